@@ -1,0 +1,77 @@
+"""IAM written with awacs, in two shapes: "a role this service may assume"
+and "these actions on exactly these resources". A wildcard resource is
+refused unless a reason is given; the reason is written into the role's
+Metadata so a reviewer sees it next to the grant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement
+from awacs.sts import AssumeRole
+from troposphere import Template, iam
+
+
+@dataclass(frozen=True)
+class Grant:
+    """`actions` (e.g. "s3:ListBucketVersions") on exactly `resources`
+    (ARNs or intrinsic functions). `resources=["*"]` needs `wildcard_reason`:
+    some actions (ecr:GetAuthorizationToken, logs:CreateLogDelivery...) have
+    no resource-level permissions at all."""
+
+    actions: tuple[str, ...]
+    resources: tuple[Any, ...]
+    conditions: dict[str, Any] | None = None
+    wildcard_reason: str = ""
+
+    def __post_init__(self) -> None:
+        if "*" in self.resources and not self.wildcard_reason:
+            raise ValueError(f"grant of {self.actions} on '*' needs a wildcard_reason")
+
+
+def grant(actions: list[str] | tuple[str, ...], resources: list[Any] | tuple[Any, ...], **kwargs: Any) -> Grant:
+    return Grant(tuple(actions), tuple(resources), **kwargs)
+
+
+def _statement(g: Grant) -> Statement:
+    actions = [Action(*a.split(":", 1)) for a in g.actions]
+    kwargs: dict[str, Any] = {"Effect": Allow, "Action": actions, "Resource": list(g.resources)}
+    if g.conditions:
+        kwargs["Condition"] = Condition(**g.conditions) if not isinstance(g.conditions, Condition) else g.conditions
+    return Statement(**kwargs)
+
+
+def policy_document(grants: list[Grant]) -> PolicyDocument:
+    """An identity policy granting exactly `grants`."""
+    return PolicyDocument(Version="2012-10-17", Statement=[_statement(g) for g in grants])
+
+
+def assume_role_document(service: str) -> PolicyDocument:
+    """Trust policy letting one AWS service principal (e.g. "lambda.amazonaws.com") assume the role."""
+    return PolicyDocument(
+        Version="2012-10-17",
+        Statement=[Statement(Effect=Allow, Action=[AssumeRole], Principal=Principal("Service", [service]))],
+    )
+
+
+def service_role(
+    template: Template,
+    title: str,
+    service: str,
+    grants: list[Grant] = (),  # type: ignore[assignment]
+    managed_policy_arns: list[Any] = (),  # type: ignore[assignment]
+    policy_name: str = "least-privilege",
+) -> iam.Role:
+    """A role `service` may assume, with `grants` as one inline policy and
+    optional AWS managed policies (ARNs built with `${AWS::Partition}` by the caller)."""
+    kwargs: dict[str, Any] = {"AssumeRolePolicyDocument": assume_role_document(service)}
+    if grants:
+        kwargs["Policies"] = [iam.Policy(PolicyName=policy_name, PolicyDocument=policy_document(list(grants)))]
+    if managed_policy_arns:
+        kwargs["ManagedPolicyArns"] = list(managed_policy_arns)
+    role = template.add_resource(iam.Role(title, **kwargs))
+    reasons = [{"Actions": list(g.actions), "Reason": g.wildcard_reason} for g in grants if "*" in g.resources]
+    if reasons:
+        role.Metadata = {**(getattr(role, "Metadata", {}) or {}), "WildcardResources": reasons}
+    return role

@@ -1,0 +1,29 @@
+"""Logical IDs and physical names, derived from config names in one place.
+
+CloudFormation replaces a resource whose logical ID changes, so IDs must be a
+pure function of stable names: never of list positions that a reordering of
+the parameter file could shift, never of anything random.
+"""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def logical_id(*parts: object) -> str:
+    """CamelCase alphanumeric ID from name parts: ("private", "subnet", 1) -> "PrivateSubnet1",
+    ("ecr.api", "endpoint") -> "EcrApiEndpoint". CloudFormation allows only [A-Za-z0-9]."""
+    words = [w for part in parts for w in _WORD.findall(str(part))]
+    if not words:
+        raise ValueError(f"no alphanumeric characters in logical id parts {parts!r}")
+    return "".join(w[:1].upper() + w[1:] for w in words)
+
+
+def physical_name(project: str, environment: str, *parts: str, max_length: int = 63) -> str:
+    """Lower-case, hyphen-joined name `<project>-<environment>-<parts>` for the
+    few resources that need an explicit name (log groups, roles that humans
+    look up). Truncated to `max_length` (63 fits S3, ALB target groups take 32)."""
+    words = [w.lower() for p in (project, environment, *parts) for w in _WORD.findall(p)]
+    return "-".join(words)[:max_length].rstrip("-")

@@ -1,0 +1,113 @@
+"""Rendering to bytes, CloudFormation's size limits, and the atomic write of `out/<env>/`.
+
+The folder is built beside its final place and swapped in with renames, so a
+failed or interrupted build never leaves a half-written `out/<env>/`: either
+the old folder or the new one is there, whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from troposphere import Template
+
+MAX_TEMPLATE_BYTES = 1_000_000   # template in S3
+INLINE_TEMPLATE_BYTES = 51_200    # TemplateBody sent inline
+MAX_RESOURCES = 500
+MAX_PARAMETERS = 200
+MAX_OUTPUTS = 200
+
+
+@dataclass(frozen=True)
+class RenderedTemplate:
+    file: str
+    text: str
+
+    @property
+    def data(self) -> bytes:
+        return self.text.encode()
+
+    @property
+    def body(self) -> dict:
+        return json.loads(self.text)
+
+
+def render(file: str, template: Template) -> RenderedTemplate:
+    """Deterministic JSON: sorted keys, two-space indent, trailing newline."""
+    return RenderedTemplate(file, template.to_json(indent=2, sort_keys=True) + "\n")
+
+
+def check_limits(rendered: RenderedTemplate) -> tuple[list[str], list[str]]:
+    """(errors, warnings) against CloudFormation's per-template quotas."""
+    body, size = rendered.body, len(rendered.data)
+    counts = {k: len(body.get(k, {})) for k in ("Resources", "Parameters", "Outputs")}
+    errors = [
+        f"{rendered.file}: {what} ({value}) exceeds CloudFormation's limit of {limit}"
+        for what, value, limit in (
+            ("size in bytes", size, MAX_TEMPLATE_BYTES),
+            ("resources", counts["Resources"], MAX_RESOURCES),
+            ("parameters", counts["Parameters"], MAX_PARAMETERS),
+            ("outputs", counts["Outputs"], MAX_OUTPUTS),
+        )
+        if value > limit
+    ]
+    warnings = []
+    if size > INLINE_TEMPLATE_BYTES:
+        warnings.append(
+            f"{rendered.file}: {size} bytes is over {INLINE_TEMPLATE_BYTES}, so it cannot be sent inline; "
+            "deploy it from S3 (strata package does)"
+        )
+    return errors, warnings
+
+
+def _entry(file: str, data: bytes) -> dict:
+    return {"file": file, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def manifest(environment: str, templates: list[RenderedTemplate], artifacts: dict[str, bytes]) -> dict:
+    """What was built: each template's sha256, size and counts; each artifact's sha256 and size."""
+    entries = []
+    for rendered in templates:
+        body = rendered.body
+        entries.append({
+            **_entry(rendered.file, rendered.data),
+            "resources": len(body.get("Resources", {})),
+            "parameters": len(body.get("Parameters", {})),
+            "outputs": len(body.get("Outputs", {})),
+        })
+    return {
+        "environment": environment,
+        "templates": entries,
+        "artifacts": [_entry(key, data) for key, data in sorted(artifacts.items())],
+    }
+
+
+def write_env(out_root: Path, environment: str, files: dict[str, bytes]) -> Path:
+    """Write `files` (relative path -> bytes) as `out_root/environment/`,
+    replacing the previous folder only once every file is on disk."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    final = out_root / environment
+    staging = Path(tempfile.mkdtemp(prefix=f".{environment}.new-", dir=out_root))
+    staging.chmod(0o755)  # mkdtemp makes it private; out/ is meant to be read and uploaded
+    try:
+        for relative, data in sorted(files.items()):
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        retired = None
+        if final.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{environment}.old-", dir=out_root))
+            os.rename(final, retired / environment)
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if retired:
+        shutil.rmtree(retired, ignore_errors=True)
+    return final

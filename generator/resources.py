@@ -1,0 +1,123 @@
+"""Helpers every layer uses: parameters, outputs, tags, data-keeping policies,
+scan suppressions and console labels. One place per concept, so a layer
+module only says *what* it builds."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from troposphere import AWSObject, Output, Parameter, Tags, Template, autoscaling, ec2
+
+# Every nested template is fetched from here; the root stack and every
+# template with Lambda code take the same two parameters.
+TEMPLATE_BUCKET = "TemplateBucket"
+TEMPLATE_PREFIX = "TemplatePrefix"
+
+# A security group with no egress rule gets "allow all" from EC2; this rule
+# matches no real traffic (ICMP type 252, code 86), which leaves none allowed.
+NO_EGRESS = ec2.SecurityGroupRule(
+    IpProtocol="icmp", FromPort=252, ToPort=86, CidrIp="255.255.255.255/32", Description="Disallow all traffic",
+)
+
+
+def parameter(template: Template, name: str, type: str, description: str, **kwargs: Any) -> Parameter:
+    """Declare (once) an input of a layer. The name is the wiring contract:
+    compose feeds it from the one enabled layer whose Output has that name.
+    A Parameter with a `Default` may have no producer; it is then lifted to
+    the root stack's own parameters."""
+    if name in template.parameters:
+        return template.parameters[name]
+    return template.add_parameter(Parameter(name, Type=type, Description=description, **kwargs))
+
+
+def output(template: Template, name: str, value: Any, description: str) -> Output:
+    """Declare a result of a layer; its name is what consuming layers' Parameters match."""
+    return template.add_output(Output(name, Value=value, Description=description))
+
+
+def template_location_parameters(template: Template) -> tuple[Parameter, Parameter]:
+    """`TemplateBucket` and `TemplatePrefix`: where `out/<env>/` was copied in S3."""
+    bucket = parameter(
+        template, TEMPLATE_BUCKET, "String",
+        "S3 bucket holding the copied out/<env>/ folder (templates and Lambda zips).",
+        AllowedPattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$",
+    )
+    prefix = parameter(
+        template, TEMPLATE_PREFIX, "String",
+        "Key prefix of that folder inside the bucket, ending in '/' (empty for the bucket root).",
+        Default="", AllowedPattern=r"^$|^[A-Za-z0-9!_.*'()/\-]*/$",
+    )
+    return bucket, prefix
+
+
+def keep_data(resource: AWSObject, policy: str = "Retain") -> AWSObject:
+    """Stateful resources keep their data when deleted or replaced: both
+    DeletionPolicy and UpdateReplacePolicy, always together (`Snapshot` for
+    databases that support it, `Retain` otherwise)."""
+    resource.DeletionPolicy = policy
+    resource.UpdateReplacePolicy = policy
+    return resource
+
+
+def suppress(resource: AWSObject, check_id: str, reason: str) -> AWSObject:
+    """Record in the resource's Metadata that a scan check does not apply, and
+    why. checkov reads `Metadata.checkov.skip`; cfn-lint (and Strata's own
+    rules, which run inside cfn-lint) read `Metadata.cfn-lint.config.ignore_checks`."""
+    if not reason.strip():
+        raise ValueError(f"suppressing {check_id} on {resource.title} needs a reason")
+    metadata = dict(getattr(resource, "Metadata", {}) or {})
+    if check_id.startswith("CKV"):
+        skips = list(metadata.get("checkov", {}).get("skip", []))
+        skips.append({"id": check_id, "comment": reason})
+        metadata["checkov"] = {"skip": sorted(skips, key=lambda s: s["id"])}
+    else:
+        config = dict(metadata.get("cfn-lint", {}).get("config", {}))
+        config["ignore_checks"] = sorted({*config.get("ignore_checks", []), check_id})
+        reasons = dict(metadata.get("cfn-lint", {}).get("reasons", {}))
+        reasons[check_id] = reason
+        metadata["cfn-lint"] = {"config": config, "reasons": reasons}
+    resource.Metadata = metadata
+    return resource
+
+
+def apply_tags(template: Template, tags: dict[str, str]) -> None:
+    """Tag every taggable resource with `tags`, keeping tags a resource set
+    itself (a `Name`, say) on top. Auto Scaling groups get
+    PropagateAtLaunch so instances carry the tags too."""
+    for resource in template.resources.values():
+        kind = resource.props.get("Tags", (None,))[0]
+        if kind is None:
+            continue
+        own = resource.properties.get("Tags")
+        if kind is dict:
+            resource.Tags = {**tags, **(own or {})}
+            continue
+        merged = {**tags, **_tag_dict(own)}
+        tag_class = autoscaling.Tags if isinstance(resource, autoscaling.AutoScalingGroup) else Tags
+        resource.Tags = tag_class(**merged)
+
+
+def _tag_dict(own: Any) -> dict[str, Any]:
+    if own is None:
+        return {}
+    items = own.to_dict() if hasattr(own, "to_dict") else own
+    return {t["Key"]: t["Value"] for t in items}
+
+
+def _label(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+
+
+def parameter_interface(template: Template, groups: dict[str, list[str]]) -> None:
+    """`AWS::CloudFormation::Interface`: the console shows parameters in these
+    groups, labelled with their names split into words ("VpcId" -> "Vpc Id")."""
+    names = [n for members in groups.values() for n in members]
+    metadata = dict(template.metadata)
+    metadata["AWS::CloudFormation::Interface"] = {
+        "ParameterGroups": [
+            {"Label": {"default": label}, "Parameters": members} for label, members in groups.items() if members
+        ],
+        "ParameterLabels": {n: {"default": _label(n)} for n in sorted(names)},
+    }
+    template.set_metadata(metadata)

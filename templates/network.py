@@ -1,0 +1,294 @@
+"""network layer: the VPC and everything that routes inside it.
+
+Drawn in the order a person would: VPC, subnets per AZ, internet gateway and
+the public route table, NAT gateways and the private route tables, gateway
+endpoints, interface endpoints with their shared security group, flow logs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, field_validator, model_validator
+from troposphere import GetAtt, GetAZs, Join, Ref, Select, Sub, Tags, Template, ec2, logs
+
+from generator.cidr import CidrPlanError, check_subnets, plan_subnets
+from generator.iam import grant, service_role
+from generator.naming import logical_id
+from generator.resources import NO_EGRESS, output, suppress
+from generator.sections import LayerSection, Section
+
+if TYPE_CHECKING:
+    from generator.config import EnvConfig
+
+NAME = "network"
+DESCRIPTION = "VPC, public and private subnets over 2-6 AZs, NAT strategy, VPC endpoints, flow logs"
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+# List prices quoted by seed 000 (USD): what the NAT choice costs, shown to the user by `strata build`.
+NAT_HOURLY, NAT_PER_GB = 0.059, 0.059
+INTERFACE_ENDPOINT_HOURLY, INTERFACE_ENDPOINT_PER_GB = 0.013, 0.01
+HOURS_PER_MONTH = 730
+
+
+class FlowLogs(Section):
+    enabled: bool = True
+    """Record the VPC's traffic in a CloudWatch log group (default on)."""
+    retention_days: int = 30
+    """Days CloudWatch keeps the records; one of the values CloudWatch Logs accepts."""
+    traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    """Which traffic to record: accepted, rejected or both."""
+
+    @field_validator("retention_days")
+    @classmethod
+    def _known_retention(cls, days: int) -> int:
+        if days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return days
+
+
+class Config(LayerSection):
+    cidr: str = "10.0.0.0/16"
+    """The VPC's IPv4 block, /16 to /28."""
+    az_count: int = Field(default=2, ge=2, le=6)
+    """Availability zones to spread over (2-6), picked with Fn::GetAZs so no AZ name is written down.
+    The region must have that many AZs available to the account."""
+    subnet_prefix: int | None = None
+    """Size of every subnet (/N). Default: the VPC's prefix + 4 (a /16 gives /20 subnets, 4091 usable
+    addresses each: AWS reserves 5 per subnet)."""
+    public_subnets: list[str] | None = None
+    """Explicit public subnet CIDRs, one per AZ, instead of the automatic plan."""
+    private_subnets: list[str] | None = None
+    """Explicit private subnet CIDRs, one per AZ, instead of the automatic plan."""
+    nat: Literal["per_az", "single", "none"] = "single"
+    """Outbound internet for private subnets: `per_az` (one NAT gateway per AZ, survives an AZ outage,
+    fixed cost times az_count), `single` (one shared NAT: cheaper, but an AZ outage cuts every
+    private subnet off) or `none` (no default route at all: reach AWS through endpoints only)."""
+    gateway_endpoints: list[Literal["s3", "dynamodb"]] = ["s3", "dynamodb"]
+    """Gateway endpoints on every private route table. They cost nothing."""
+    interface_endpoints: list[str] = []
+    """Interface endpoints (PrivateLink) in every private subnet with private DNS on, e.g.
+    ecr.api, ecr.dkr, logs, secretsmanager, ssm, ssmmessages, ec2messages, sts. Billed per AZ-hour and GB."""
+    flow_logs: FlowLogs = FlowLogs()
+    """VPC flow logs to CloudWatch Logs."""
+
+    @field_validator("cidr")
+    @classmethod
+    def _valid_cidr(cls, cidr: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"not a valid IPv4 network CIDR: {exc}") from None
+        if not 16 <= network.prefixlen <= 28:
+            raise ValueError("must be between /16 and /28 (the sizes AWS allows for a VPC)")
+        return cidr
+
+    @field_validator("interface_endpoints", "gateway_endpoints")
+    @classmethod
+    def _no_repeats(cls, names: list[str]) -> list[str]:
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        for name in names:
+            if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)*", name):
+                raise ValueError(f"'{name}' is not a service name like ecr.api or logs")
+        return names
+
+    @model_validator(mode="after")
+    def _subnets_fit(self) -> Config:
+        try:
+            self.subnet_plan()
+        except (CidrPlanError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def subnet_plan(self) -> tuple[list[str], list[str]]:
+        """(public, private) subnet CIDRs, one per AZ: explicit ones if given, else planned."""
+        prefix = self.subnet_prefix or min(ipaddress.IPv4Network(self.cidr).prefixlen + 4, 28)
+        plan = plan_subnets(self.cidr, self.az_count, prefix)
+        public = self.public_subnets or list(plan.public)
+        private = self.private_subnets or list(plan.private)
+        for label, subnets in (("public_subnets", public), ("private_subnets", private)):
+            if len(subnets) != self.az_count:
+                raise ValueError(f"{label} lists {len(subnets)} CIDRs for az_count {self.az_count}")
+        check_subnets(self.cidr, public + private)
+        return public, private
+
+
+def build(env: EnvConfig) -> Template:
+    cfg: Config = env.network
+    t = Template(Description=f"{env.project} {env.environment}: {DESCRIPTION}")
+    vpc = _vpc(t, cfg)
+    public, private = _subnets(t, cfg, vpc)
+    _internet_gateway(t, vpc, public)
+    private_tables = _private_route_tables(t, cfg, vpc, private, public)
+    _gateway_endpoints(t, cfg, vpc, private_tables)
+    _interface_endpoints(t, cfg, vpc, private)
+    if cfg.flow_logs.enabled:
+        _flow_logs(t, cfg, vpc)
+    _outputs(t, vpc, public, private, private_tables)
+    return t
+
+
+def _vpc(t: Template, cfg: Config) -> ec2.VPC:
+    # Interface endpoints with private DNS need both DNS settings on (seed 000).
+    return t.add_resource(ec2.VPC("Vpc", CidrBlock=cfg.cidr, EnableDnsSupport=True, EnableDnsHostnames=True))
+
+
+def _subnets(t: Template, cfg: Config, vpc: ec2.VPC) -> tuple[list[ec2.Subnet], list[ec2.Subnet]]:
+    public_cidrs, private_cidrs = cfg.subnet_plan()
+    tiers = {"public": public_cidrs, "private": private_cidrs}
+    made: dict[str, list[ec2.Subnet]] = {"public": [], "private": []}
+    for tier, cidrs in tiers.items():
+        for index, cidr in enumerate(cidrs):
+            made[tier].append(t.add_resource(ec2.Subnet(
+                logical_id(tier, "subnet", index + 1),
+                VpcId=Ref(vpc),
+                CidrBlock=cidr,
+                AvailabilityZone=Select(index, GetAZs("")),
+                # Nothing gets a public IP by default; a bastion asks for one explicitly.
+                MapPublicIpOnLaunch=False,
+                Tags=Tags(Name=Sub(f"${{AWS::StackName}}-{tier}-{index + 1}")),
+            )))
+    return made["public"], made["private"]
+
+
+def _internet_gateway(t: Template, vpc: ec2.VPC, public: list[ec2.Subnet]) -> None:
+    igw = t.add_resource(ec2.InternetGateway("InternetGateway"))
+    attachment = t.add_resource(ec2.VPCGatewayAttachment("InternetGatewayAttachment", VpcId=Ref(vpc), InternetGatewayId=Ref(igw)))
+    table = t.add_resource(ec2.RouteTable("PublicRouteTable", VpcId=Ref(vpc), Tags=Tags(Name=Sub("${AWS::StackName}-public"))))
+    t.add_resource(ec2.Route(
+        "PublicDefaultRoute", RouteTableId=Ref(table), DestinationCidrBlock="0.0.0.0/0",
+        GatewayId=Ref(igw), DependsOn=attachment.title,
+    ))
+    for index, subnet in enumerate(public):
+        t.add_resource(ec2.SubnetRouteTableAssociation(
+            logical_id("public", "subnet", index + 1, "route", "table", "association"),
+            SubnetId=Ref(subnet), RouteTableId=Ref(table),
+        ))
+
+
+def _nat_gateways(t: Template, cfg: Config, public: list[ec2.Subnet]) -> list[ec2.NatGateway]:
+    count = {"per_az": cfg.az_count, "single": 1, "none": 0}[cfg.nat]
+    gateways = []
+    for index in range(count):
+        eip = t.add_resource(ec2.EIP(logical_id("nat", "eip", index + 1), Domain="vpc", DependsOn="InternetGatewayAttachment"))
+        gateways.append(t.add_resource(ec2.NatGateway(
+            logical_id("nat", "gateway", index + 1),
+            AllocationId=GetAtt(eip, "AllocationId"),
+            SubnetId=Ref(public[index]),
+            Tags=Tags(Name=Sub(f"${{AWS::StackName}}-nat-{index + 1}")),
+        )))
+    return gateways
+
+
+def _private_route_tables(
+    t: Template, cfg: Config, vpc: ec2.VPC, private: list[ec2.Subnet], public: list[ec2.Subnet]
+) -> list[ec2.RouteTable]:
+    """One route table per AZ, so per_az NAT can keep each AZ's traffic in its AZ;
+    with `nat: none` they get no default route at all."""
+    gateways = _nat_gateways(t, cfg, public)
+    tables = []
+    for index, subnet in enumerate(private):
+        table = t.add_resource(ec2.RouteTable(
+            logical_id("private", "route", "table", index + 1), VpcId=Ref(vpc),
+            Tags=Tags(Name=Sub(f"${{AWS::StackName}}-private-{index + 1}")),
+        ))
+        t.add_resource(ec2.SubnetRouteTableAssociation(
+            logical_id("private", "subnet", index + 1, "route", "table", "association"),
+            SubnetId=Ref(subnet), RouteTableId=Ref(table),
+        ))
+        if gateways:
+            gateway = gateways[index] if cfg.nat == "per_az" else gateways[0]
+            t.add_resource(ec2.Route(
+                logical_id("private", "default", "route", index + 1), RouteTableId=Ref(table),
+                DestinationCidrBlock="0.0.0.0/0", NatGatewayId=Ref(gateway),
+            ))
+        tables.append(table)
+    return tables
+
+
+def _gateway_endpoints(t: Template, cfg: Config, vpc: ec2.VPC, private_tables: list[ec2.RouteTable]) -> None:
+    for service in cfg.gateway_endpoints:
+        t.add_resource(ec2.VPCEndpoint(
+            logical_id(service, "gateway", "endpoint"),
+            VpcId=Ref(vpc), VpcEndpointType="Gateway",
+            ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"),
+            RouteTableIds=[Ref(table) for table in private_tables],
+        ))
+
+
+def _interface_endpoints(t: Template, cfg: Config, vpc: ec2.VPC, private: list[ec2.Subnet]) -> None:
+    if not cfg.interface_endpoints:
+        return
+    group = t.add_resource(ec2.SecurityGroup(
+        "EndpointSecurityGroup",
+        GroupDescription="Interface endpoints: HTTPS from inside the VPC",
+        VpcId=Ref(vpc),
+        SecurityGroupIngress=[ec2.SecurityGroupRule(
+            IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp=GetAtt(vpc, "CidrBlock"),
+            Description="HTTPS to AWS service endpoints from the VPC",
+        )],
+        # Endpoints only answer; they never open connections.
+        SecurityGroupEgress=[NO_EGRESS],
+    ))
+    for service in cfg.interface_endpoints:
+        t.add_resource(ec2.VPCEndpoint(
+            logical_id(service, "endpoint"),
+            VpcId=Ref(vpc), VpcEndpointType="Interface",
+            ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"),
+            SubnetIds=[Ref(subnet) for subnet in private],
+            SecurityGroupIds=[Ref(group)],
+            PrivateDnsEnabled=True,
+        ))
+
+
+def _flow_logs(t: Template, cfg: Config, vpc: ec2.VPC) -> None:
+    group = t.add_resource(logs.LogGroup("FlowLogGroup", RetentionInDays=cfg.flow_logs.retention_days))
+    suppress(group, "CKV_AWS_158", "Flow log records carry no secrets; CloudWatch Logs encrypts them at rest by default")
+    role = service_role(
+        t, "FlowLogRole", "vpc-flow-logs.amazonaws.com",
+        [grant(["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"], [GetAtt(group, "Arn")])],
+    )
+    t.add_resource(ec2.FlowLog(
+        "VpcFlowLog", ResourceId=Ref(vpc), ResourceType="VPC", TrafficType=cfg.flow_logs.traffic_type,
+        LogDestinationType="cloud-watch-logs", LogGroupName=Ref(group), DeliverLogsPermissionArn=GetAtt(role, "Arn"),
+    ))
+
+
+def _outputs(
+    t: Template, vpc: ec2.VPC, public: list[ec2.Subnet], private: list[ec2.Subnet], private_tables: list[ec2.RouteTable]
+) -> None:
+    output(t, "VpcId", Ref(vpc), "VPC id")
+    output(t, "VpcCidr", GetAtt(vpc, "CidrBlock"), "VPC IPv4 CIDR block")
+    output(t, "PublicSubnetIds", Join(",", [Ref(s) for s in public]), "Public subnet ids, one per AZ, comma-separated")
+    output(t, "PrivateSubnetIds", Join(",", [Ref(s) for s in private]), "Private subnet ids, one per AZ, comma-separated")
+    output(t, "PrivateRouteTableIds", Join(",", [Ref(r) for r in private_tables]), "Private route table ids, comma-separated")
+    if "EndpointSecurityGroup" in t.resources:
+        output(t, "EndpointSecurityGroupId", Ref(t.resources["EndpointSecurityGroup"]), "Security group of the interface endpoints")
+
+
+def monthly_cost_notes(cfg: Config) -> list[str]:
+    """The fixed monthly cost of the NAT and endpoint choices, with the per-GB
+    rates, so the trade-off is visible at build time (seed 000's list prices)."""
+    notes = []
+    nat_count = {"per_az": cfg.az_count, "single": 1, "none": 0}[cfg.nat]
+    if nat_count:
+        notes.append(
+            f"{nat_count} NAT gateway(s): about ${nat_count * NAT_HOURLY * HOURS_PER_MONTH:,.2f}/month fixed"
+            f" + ${NAT_PER_GB}/GB processed"
+        )
+    endpoint_hours = len(cfg.interface_endpoints) * cfg.az_count
+    if endpoint_hours:
+        notes.append(
+            f"{len(cfg.interface_endpoints)} interface endpoint(s) x {cfg.az_count} AZs: about "
+            f"${endpoint_hours * INTERFACE_ENDPOINT_HOURLY * HOURS_PER_MONTH:,.2f}/month fixed"
+            f" + ${INTERFACE_ENDPOINT_PER_GB}/GB"
+        )
+    if cfg.gateway_endpoints:
+        notes.append(f"gateway endpoints ({', '.join(cfg.gateway_endpoints)}): free")
+    return notes
