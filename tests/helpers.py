@@ -1,0 +1,109 @@
+"""Test helpers: build an environment from a dict, render a layer, and assert
+on the JSON CloudFormation will receive (in the spirit of CDK's
+`Template.hasResourceProperties`)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from typing import Any
+
+import boto3
+
+from generator.config import EnvConfig
+
+BASE_ENV: dict[str, Any] = {
+    "project": "demo",
+    "environment": "test",
+    "region": "eu-west-1",
+    "network": {"enabled": True, "cidr": "10.0.0.0/16", "az_count": 2, "nat": "single"},
+    "security": {"enabled": True},
+}
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge `override` into a copy of `base` (dicts merge, anything else replaces)."""
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def make_env(**sections: Any) -> EnvConfig:
+    """An EnvConfig from BASE_ENV with sections deep-merged over it:
+    make_env(network={"nat": "none"}, web={"enabled": True})."""
+    return EnvConfig.model_validate(merge(BASE_ENV, sections))
+
+
+def render(template) -> dict:
+    """The template exactly as CloudFormation receives it."""
+    return json.loads(template.to_json())
+
+
+def resources_of_type(body: dict, type_name: str) -> dict[str, dict]:
+    return {name: r for name, r in body["Resources"].items() if r["Type"] == type_name}
+
+
+def only_resource(body: dict, type_name: str) -> tuple[str, dict]:
+    found = resources_of_type(body, type_name)
+    assert len(found) == 1, f"expected one {type_name}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def has_subset(actual: Any, expected: Any) -> bool:
+    """True when every key/value of `expected` is in `actual` (recursively; lists compare item by item)."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and has_subset(actual[k], v) for k, v in expected.items())
+    if isinstance(expected, list):
+        return isinstance(actual, list) and len(actual) == len(expected) and all(
+            has_subset(a, e) for a, e in zip(actual, expected)
+        )
+    return actual == expected
+
+
+def assert_props(body: dict, type_name: str, expected: dict, count: int | None = None) -> list[str]:
+    """Assert some resource of `type_name` has properties containing `expected`;
+    with `count`, that exactly that many do. Returns the matching logical ids."""
+    matching = [
+        name for name, r in resources_of_type(body, type_name).items() if has_subset(r.get("Properties", {}), expected)
+    ]
+    if count is None:
+        assert matching, f"no {type_name} has properties {expected}"
+    else:
+        assert len(matching) == count, f"{len(matching)} {type_name} match {expected}, expected {count}: {matching}"
+    return matching
+
+
+def deploy_stack(endpoint_url: str, stack_name: str, body: dict | str, parameters: dict[str, str] | None = None,
+                 region: str = "eu-west-1") -> dict[str, dict]:
+    """Create `stack_name` through a change set (create, wait, execute, wait) on
+    the given endpoint and return its resources by logical id."""
+    cfn = boto3.client("cloudformation", endpoint_url=endpoint_url, region_name=region)
+    text = body if isinstance(body, str) else json.dumps(body)
+    cfn.create_change_set(
+        StackName=stack_name, ChangeSetName=f"{stack_name}-create", ChangeSetType="CREATE", TemplateBody=text,
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    _wait(lambda: cfn.describe_change_set(StackName=stack_name, ChangeSetName=f"{stack_name}-create")["Status"],
+          {"CREATE_COMPLETE"}, {"FAILED"})
+    cfn.execute_change_set(StackName=stack_name, ChangeSetName=f"{stack_name}-create")
+    _wait(lambda: cfn.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"],
+          {"CREATE_COMPLETE"}, {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED"})
+    summaries = cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+    return {r["LogicalResourceId"]: r for r in summaries}
+
+
+def _wait(read, done: set[str], failed: set[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = read()
+        if status in done:
+            return
+        assert status not in failed, f"status {status}"
+        assert time.monotonic() < deadline, f"still {status} after {timeout}s"
+        time.sleep(0.05)
