@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,6 +21,28 @@ BASE_ENV: dict[str, Any] = {
     "network": {"enabled": True, "cidr": "10.0.0.0/16", "az_count": 2, "nat": "single"},
     "security": {"enabled": True},
 }
+
+
+MINIMAL_PARAMS = """\
+project: demo
+environment: dev
+region: eu-west-1
+network:
+  enabled: true
+  cidr: 10.0.0.0/16
+  az_count: 2
+  nat: single
+security:
+  enabled: true
+"""
+
+
+def write_params(tmp_path: Path, text: str = MINIMAL_PARAMS, name: str = "dev.yaml") -> Path:
+    """Write a parameter file as `tmp_path/parameters/<name>` and return its path."""
+    path = tmp_path / "parameters" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 def merge(base: dict, override: dict) -> dict:
