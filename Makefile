@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 STAMP := $(VENV)/.installed
 
-.PHONY: templates all test pytest scan golden bench clean
+.PHONY: templates all test pytest scan golden bench docs clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf out
+
+docs: $(STAMP)
+	$(BIN)/python -m generator.docs

@@ -1,0 +1,103 @@
+"""Benchmark `strata build`: cold and warm, one environment and --all.
+
+Each scenario runs the real command in a fresh process (start-up and imports
+included, as a user pays them) into a scratch out/ folder:
+- cold: no lint cache, so every template is linted;
+- warm: a second build with nothing changed, so the cache skips the lint.
+Then, in-process, seconds per template: generation (troposphere + awacs)
+versus lint (one shared cfn-lint Runner), so the two costs are separate.
+
+    python bench/build.py [--env dev] [--repeat 3]
+
+Goals (issue 2): dev cold well under 2 s on 2 cores, warm no-change under 0.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def timed_build(args: list[str], out: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "generator", "build", *args, "--out", str(out)],
+        cwd=REPO, check=True, stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def command_timings(args: list[str], repeat: int) -> tuple[float, float]:
+    """(median cold seconds, median warm seconds) for one build command."""
+    cold, warm = [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            cold.append(timed_build(args, Path(tmp)))
+            warm.append(timed_build(args, Path(tmp)))
+    return statistics.median(cold), statistics.median(warm)
+
+
+def per_template(env_name: str) -> list[tuple[str, float, float]]:
+    """(template, generation seconds, lint seconds) for one environment, in-process."""
+    from generator.compose import build_layers, compose_root, enabled_layers
+    from generator.config import load_config
+    from generator.lint import Linter
+    from generator.resources import apply_tags
+
+    env = load_config(REPO / "parameters" / f"{env_name}.yaml")
+    linter = Linter(env.region)  # start-up paid once, reported apart
+    rows = []
+    for layer in enabled_layers(env):
+        started = time.perf_counter()
+        template = layer.build(env)
+        apply_tags(template, env.all_tags)
+        text = template.to_json(indent=2, sort_keys=True)
+        generated = time.perf_counter()
+        linter.lint(f"{layer.NAME}.json", text)
+        rows.append((f"{layer.NAME}.json", generated - started, time.perf_counter() - generated))
+    started = time.perf_counter()
+    root_text = compose_root(env, build_layers(env)).to_json(indent=2, sort_keys=True)
+    generated = time.perf_counter()
+    linter.lint("root.json", root_text)
+    rows.append(("root.json (all layers rebuilt + composed)", generated - started, time.perf_counter() - generated))
+    return rows
+
+
+def linter_startup() -> float:
+    code = (
+        "import time; t=time.perf_counter(); from generator.lint import Linter; Linter('eu-west-1');"
+        "print(time.perf_counter()-t)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, text=True)
+    return float(result.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="dev")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    print(f"strata build benchmark (median of {args.repeat}, fresh process each)")
+    for label, build_args in ((f"--env {args.env}", ["--env", args.env]), ("--all", ["--all"])):
+        cold, warm = command_timings(build_args, args.repeat)
+        print(f"  build {label:<12} cold {cold:6.2f} s   warm (no change) {warm:6.2f} s")
+    print(f"\ncfn-lint start-up (import + Runner with Strata's rules): {linter_startup():.2f} s")
+    print(f"\nper template, {args.env} (seconds):")
+    print(f"  {'template':<44}{'generate':>10}{'lint':>10}")
+    rows = per_template(args.env)
+    for name, gen, lint in rows:
+        print(f"  {name:<44}{gen:>10.3f}{lint:>10.3f}")
+    print(f"  {'total':<44}{sum(r[1] for r in rows):>10.3f}{sum(r[2] for r in rows):>10.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The README's parameter reference, generated from the schema.
+
+Field docstrings in each layer's `Config` are the single source; `make docs`
+rewrites the block between the markers in README.md, and a test fails when
+the README is out of date.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from generator.config import EnvConfig
+from templates import all_layers
+
+START, END = "<!-- parameters:start -->", "<!-- parameters:end -->"
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _default(field: Any) -> str:
+    if field.default is PydanticUndefined and field.default_factory is None:
+        return "required"
+    value = field.default_factory() if field.default_factory else field.default
+    if isinstance(value, BaseModel):
+        return ""
+    return f"`{json.dumps(value)}`"
+
+
+def _is_section(field: Any) -> bool:
+    return isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+
+
+def _rows(fields: dict[str, Any], prefix: str) -> list[str]:
+    rows = []
+    for name, field in fields.items():
+        path = f"{prefix}{name}"
+        if _is_section(field):
+            rows += _rows(field.annotation.model_fields, f"{path}.")
+            continue
+        items = [a for a in get_args(field.annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        description = " ".join((field.description or "").split()).replace("|", "\\|")
+        rows.append(f"| `{path}` | {_default(field)} | {description} |")
+        for item in items:  # a list or mapping of sub-sections: document one item's fields
+            rows += _rows(item.model_fields, f"{path}[].")
+    return rows
+
+
+def _table(fields: dict[str, Any], prefix: str) -> list[str]:
+    return ["| field | default | what it does |", "|---|---|---|", *_rows(fields, prefix)]
+
+
+def reference() -> str:
+    """Markdown: top-level fields, then one table per layer."""
+    top = {name: field for name, field in EnvConfig.model_fields.items() if not _is_section(field)}
+    lines = ["### Top level", "", *_table(top, "")]
+    for layer in all_layers():
+        lines += ["", f"### `{layer.NAME}`: {layer.DESCRIPTION}", "", *_table(layer.Config.model_fields, f"{layer.NAME}.")]
+    return "\n".join(lines) + "\n"
+
+
+def updated_readme(text: str) -> str:
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"README.md has no {START} ... {END} block")
+    return pattern.sub(lambda _: f"{START}\n{reference()}{END}", text)
+
+
+if __name__ == "__main__":
+    README.write_text(updated_readme(README.read_text()))
+    print("README.md parameter reference regenerated", file=sys.stderr)
