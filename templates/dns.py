@@ -1,4 +1,11 @@
-"""dns layer: Route 53 hosted zone and ACM certificates (issue 3 completes it).
+"""dns layer: Route 53 hosted zone and ACM certificates.
+
+Drawn in order: the zone (new, or an existing one by id), the regional
+certificate for the apex and `*.domain` (the ALB's), and the certificate
+CloudFront uses. CloudFront only accepts certificates from us-east-1: in
+us-east-1 the regional certificate serves both; elsewhere `companions()`
+emits a small template to deploy in us-east-1 whose `CloudFrontCertificateArn`
+output is passed to the root stack's parameter of the same name.
 
 Alias records live in the template of what they point at (the web layer's
 for the ALB, the static layer's for CloudFront), built by `alias_records`
@@ -12,10 +19,10 @@ import re
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import field_validator, model_validator
-from troposphere import Ref, Template, route53
+from troposphere import Ref, Template, certificatemanager, route53
 
 from generator.naming import logical_id
-from generator.resources import parameter
+from generator.resources import keep_data, output, parameter, suppress
 from generator.sections import LayerSection
 
 if TYPE_CHECKING:
@@ -25,6 +32,12 @@ NAME = "dns"
 DESCRIPTION = "Route 53 hosted zone, ACM certificates and alias records"
 
 APEX = "@"
+# CloudFront reads viewer certificates from this region only.
+CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
+# The companion template's name (out/<env>/<name>.json) and its one output.
+CLOUDFRONT_CERTIFICATE_TEMPLATE = "dns-cloudfront-certificate"
+CLOUDFRONT_CERTIFICATE_OUTPUT = "CloudFrontCertificateArn"
+_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _LABEL = re.compile(r"^(\*|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
@@ -33,7 +46,9 @@ class Config(LayerSection):
     """The domain (e.g. example.com). Without it the layer stays off and the other layers answer on
     AWS's default names (the ALB's DNS name, *.cloudfront.net)."""
     hosted_zone_id: str | None = None
-    """An existing public hosted zone for `domain`; when empty a new zone is created."""
+    """An existing public hosted zone for `domain` (its id, e.g. Z0123456789ABCDEFGHIJ); none is created
+    then. When empty a new zone is created, kept when the stack is deleted (a new zone gets new name
+    servers, which the registrar would have to be told again)."""
     records: dict[str, Literal["alb", "cloudfront"]] = {"app": "alb", "www": "cloudfront", APEX: "cloudfront"}
     """Alias records (A and AAAA) to create: name under the domain ('@' for the apex) -> target."""
 
@@ -52,10 +67,19 @@ class Config(LayerSection):
             raise ValueError(f"not a record name under the domain: {', '.join(bad)}")
         return records
 
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _valid_zone_id(cls, zone_id: str | None) -> str | None:
+        if zone_id is not None and not _ZONE_ID.match(zone_id):
+            raise ValueError("must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ (without /hostedzone/)")
+        return zone_id
+
     @model_validator(mode="after")
     def _domain_when_enabled(self) -> Config:
         if self.enabled and not self.domain:
             raise ValueError("dns.enabled needs dns.domain (without a domain, leave the layer off)")
+        if self.hosted_zone_id and not self.domain:
+            raise ValueError("dns.hosted_zone_id needs dns.domain (the zone's name)")
         return self
 
 
@@ -89,5 +113,71 @@ def alias_records(
     return made
 
 
-def build(env: EnvConfig) -> Template:  # pragma: no cover - issue 3 builds the zone and certificates
-    raise NotImplementedError(f"the {NAME} layer is not built yet")
+def build(env: EnvConfig) -> Template:
+    cfg: Config = env.dns
+    t = Template(Description=f"{env.project} {env.environment}: {DESCRIPTION}")
+    zone_id = _hosted_zone(t, cfg)
+    certificate = _certificate(t, cfg, "Certificate", zone_id)
+    output(t, "HostedZoneId", zone_id, f"Route 53 hosted zone of {cfg.domain}")
+    output(t, "DomainName", cfg.domain, "The domain the zone and certificates are for")
+    output(t, "CertificateArn", Ref(certificate), f"ACM certificate for {cfg.domain} and *.{cfg.domain} in this region (ALB)")
+    if env.region == CLOUDFRONT_CERTIFICATE_REGION:
+        output(t, CLOUDFRONT_CERTIFICATE_OUTPUT, Ref(certificate), "The same certificate: this region is the one CloudFront reads")
+    return t
+
+
+def companions(env: EnvConfig) -> dict[str, Template]:
+    """Outside us-east-1: a template to deploy in us-east-1 holding the
+    certificate CloudFront needs, validated in the same hosted zone (Route 53
+    is global, so a us-east-1 stack can write the validation records)."""
+    cfg: Config = env.dns
+    if env.region == CLOUDFRONT_CERTIFICATE_REGION:
+        return {}
+    t = Template(Description=(
+        f"{env.project} {env.environment}: ACM certificate for CloudFront. Deploy this stack in "
+        f"{CLOUDFRONT_CERTIFICATE_REGION} with HostedZoneId = the root stack's HostedZoneId output, then pass its "
+        f"{CLOUDFRONT_CERTIFICATE_OUTPUT} output to the root stack's {CLOUDFRONT_CERTIFICATE_OUTPUT} parameter"
+    ))
+    extra = {"Default": cfg.hosted_zone_id} if cfg.hosted_zone_id else {}
+    zone = parameter(
+        t, "HostedZoneId", "AWS::Route53::HostedZone::Id",
+        f"Hosted zone of {cfg.domain}: the HostedZoneId output of the {env.environment} root stack", **extra,
+    )
+    certificate = _certificate(t, cfg, "CloudFrontCertificate", Ref(zone))
+    output(t, CLOUDFRONT_CERTIFICATE_OUTPUT, Ref(certificate), f"ACM certificate for {cfg.domain} and *.{cfg.domain} in us-east-1 (CloudFront)")
+    return {CLOUDFRONT_CERTIFICATE_TEMPLATE: t}
+
+
+def _hosted_zone(t: Template, cfg: Config):
+    if cfg.hosted_zone_id:
+        return cfg.hosted_zone_id
+    zone = t.add_resource(route53.HostedZone(
+        "HostedZone", Name=cfg.domain,
+        HostedZoneConfig=route53.HostedZoneConfiguration(Comment=f"Public zone for {cfg.domain}, managed by Strata"),
+    ))
+    # Recreating the zone would hand out new name servers and break the
+    # delegation at the registrar, so the zone outlives its stack.
+    keep_data(zone, "Retain")
+    return Ref(zone)
+
+
+def _certificate(t: Template, cfg: Config, title: str, zone_id) -> certificatemanager.Certificate:
+    """The apex and the wildcard (one level: www, app, ...) in one certificate,
+    DNS-validated: with the zone id in DomainValidationOptions, CloudFormation
+    writes the validation CNAMEs itself and ACM renews without anyone acting.
+    Both names validate through the same CNAME; one option per name, as ACM
+    lists them."""
+    names = [cfg.domain, f"*.{cfg.domain}"]
+    certificate = t.add_resource(certificatemanager.Certificate(
+        title,
+        DomainName=cfg.domain,
+        SubjectAlternativeNames=names[1:],
+        ValidationMethod="DNS",
+        DomainValidationOptions=[
+            certificatemanager.DomainValidationOption(DomainName=name, HostedZoneId=zone_id) for name in names
+        ],
+    ))
+    return suppress(certificate, "CKV2_AWS_71", (
+        "The wildcard is the design: one certificate covers every name in dns.records (app, www, ...) "
+        "without re-issuing when a record is added; the private key never leaves ACM"
+    ))
