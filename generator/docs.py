@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticUndefined, to_jsonable_python
 
 from generator.config import EnvConfig
 from templates import all_layers
@@ -29,7 +29,7 @@ def _default(field: Any) -> str:
     value = field.default_factory() if field.default_factory else field.default
     if isinstance(value, BaseModel):
         return ""
-    return f"`{json.dumps(value)}`"
+    return f"`{json.dumps(value, default=to_jsonable_python)}`"
 
 
 def _is_section(field: Any) -> bool:
@@ -59,8 +59,14 @@ def reference() -> str:
     """Markdown: top-level fields, then one table per layer."""
     top = {name: field for name, field in EnvConfig.model_fields.items() if not _is_section(field)}
     lines = ["### Top level", "", *_table(top, "")]
-    for layer in all_layers():
+    layers = all_layers()
+    for layer in layers:
         lines += ["", f"### `{layer.NAME}`: {layer.DESCRIPTION}", "", *_table(layer.Config.model_fields, f"{layer.NAME}.")]
+    layer_names = {layer.NAME for layer in layers}
+    for name, field in EnvConfig.model_fields.items():
+        if _is_section(field) and name not in layer_names:
+            summary = (field.annotation.__doc__ or "").strip().splitlines()[0]
+            lines += ["", f"### `{name}`: {summary}", "", *_table(field.annotation.model_fields, f"{name}.")]
     return "\n".join(lines) + "\n"
 
 
