@@ -37,7 +37,7 @@ CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
 # The companion template's name (out/<env>/<name>.json) and its one output.
 CLOUDFRONT_CERTIFICATE_TEMPLATE = "dns-cloudfront-certificate"
 CLOUDFRONT_CERTIFICATE_OUTPUT = "CloudFrontCertificateArn"
-_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+_ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")
 _LABEL = re.compile(r"^(\*|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 

@@ -396,7 +396,7 @@ def _invalidation_function(
         Environment=awslambda.Environment(Variables={"DISTRIBUTION_ID": Ref(distribution)}),
         LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
         DeadLetterConfig=awslambda.DeadLetterConfig(TargetArn=GetAtt(queue, "Arn")),
-        ReservedConcurrentExecutions=cfg.reserved_concurrency if cfg.reserved_concurrency else NoValue,
+        **({"ReservedConcurrentExecutions": cfg.reserved_concurrency} if cfg.reserved_concurrency else {}),
     ))
     # Seed 000: CloudFront has no VPC endpoint, so the function must run outside the VPC to reach it.
     suppress(function, "CKV_AWS_117", "Runs outside the VPC on purpose: CloudFront has no VPC endpoint (seed 000)")
@@ -432,7 +432,9 @@ def _bucket(
 ) -> s3.Bucket:
     rules = [s3.Rules(Name=name, Value=value) for name, value in (
         ("prefix", cfg.invalidation_prefix), ("suffix", cfg.invalidation_suffix)) if value]
-    key_filter = s3.Filter(S3Key=s3.S3Key(Rules=rules)) if rules else NoValue
+    key_filter = {"Filter": s3.Filter(S3Key=s3.S3Key(Rules=rules))} if rules else {}
+    logging = {"LoggingConfiguration": s3.LoggingConfiguration(
+        DestinationBucketName=Ref(log_bucket), LogFilePrefix="s3/")} if log_bucket else {}
     bucket = t.add_resource(s3.Bucket(
         "StaticBucket",
         DependsOn=[permission.title],
@@ -453,12 +455,10 @@ def _bucket(
             ),
         ]),
         NotificationConfiguration=s3.NotificationConfiguration(LambdaConfigurations=[
-            s3.LambdaConfigurations(Event=event, Function=GetAtt(function, "Arn"), Filter=key_filter)
+            s3.LambdaConfigurations(Event=event, Function=GetAtt(function, "Arn"), **key_filter)
             for event in NOTIFICATION_EVENTS
         ]),
-        LoggingConfiguration=(
-            s3.LoggingConfiguration(DestinationBucketName=Ref(log_bucket), LogFilePrefix="s3/") if log_bucket else NoValue
-        ),
+        **logging,
     ))
     if log_bucket is None:
         suppress(bucket, "CKV_AWS_18", "static.access_logs is false in this environment's parameter file")
