@@ -17,7 +17,8 @@ build the bucket's name and ARN themselves and never reference the bucket.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from awacs import s3 as s3_actions
 from awacs.aws import Allow, ArnEquals, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
@@ -75,9 +76,10 @@ class Config(LayerSection):
     api_path_pattern: str | None = None
     """Path pattern (e.g. `/api/*`) CloudFront forwards to the ALB with caching disabled, every method
     and all viewer headers, cookies and query strings. The ALB's name comes from the `LoadBalancerDnsName`
-    parameter (the web layer's output); while it is empty the pattern is not routed. Over HTTPS (with the
-    viewer's Host header, which the ALB's certificate matches) when the dns layer is on, over HTTP
-    otherwise (an ALB's own *.elb.amazonaws.com name has no certificate). Null: no second origin."""
+    parameter (the web layer's output); while it is empty the pattern is not routed. CloudFront speaks
+    the web layer's listener protocol: HTTPS, passing the viewer's Host header, which the ALB's
+    certificate must match (so use it with the dns layer on), or HTTP with `web.listener: http`
+    (an ALB's own *.elb.amazonaws.com name has no certificate). Null: no second origin."""
     log_retention_days: int = 30
     """Days CloudWatch Logs keeps the invalidation function's log; one of the values it accepts."""
     access_logs: bool = True
@@ -133,18 +135,30 @@ def build(env: EnvConfig) -> Template:
     return t
 
 
-def _bucket_name(env: EnvConfig) -> Sub:
+@dataclass(frozen=True)
+class _BucketName:
+    """The site bucket's name as an Fn::Sub pattern, so other strings (its
+    ARN, its endpoint) can be built around it without referencing the bucket."""
+
+    pattern: str
+    variables: dict[str, Any]
+
+    def sub(self, text: str = "<name>") -> Sub:
+        """`text` with `<name>` replaced by the bucket's name."""
+        return Sub(text.replace("<name>", self.pattern), **self.variables)
+
+    def arn(self) -> Sub:
+        return self.sub("arn:${AWS::Partition}:s3:::<name>")
+
+
+def _bucket_name(env: EnvConfig) -> _BucketName:
     """`<project>-<env>-static-<8 hex digits of the stack id>`: known before
     the bucket exists (which breaks the dependency circle), unique per stack
     (a bucket Retained by a deleted stack never blocks a new one), and within
     S3's 63 characters."""
     prefix = physical_name(env.project, env.environment, "static", max_length=63 - _STACK_SUFFIX_LENGTH)
-    return Sub(f"{prefix}-${{StackUuid}}", StackUuid=Select(0, Split("-", Select(2, Split("/", Ref("AWS::StackId"))))))
-
-
-def _bucket_arn(bucket_name: Sub, suffix: str = "") -> Sub:
-    template, variables = bucket_name.data["Fn::Sub"]
-    return Sub(f"arn:${{AWS::Partition}}:s3:::{template}{suffix}", **variables)
+    stack_uuid = Select(0, Split("-", Select(2, Split("/", Ref("AWS::StackId")))))
+    return _BucketName(f"{prefix}-${{StackUuid}}", {"StackUuid": stack_uuid})
 
 
 def _deny_without_tls(*resources) -> Statement:
@@ -154,7 +168,7 @@ def _deny_without_tls(*resources) -> Statement:
     )
 
 
-def _log_bucket(t: Template, cfg: Config, site_bucket_name: Sub) -> s3.Bucket:
+def _log_bucket(t: Template, cfg: Config, site_bucket_name: _BucketName) -> s3.Bucket:
     """CloudFront's standard logs (under cloudfront/) and the site bucket's
     S3 server access logs (under s3/). CloudFront delivers through an ACL grant
     it adds itself, so this bucket keeps ACLs on (BucketOwnerPreferred: the
@@ -182,7 +196,7 @@ def _log_bucket(t: Template, cfg: Config, site_bucket_name: Sub) -> s3.Bucket:
                 Action=[s3_actions.PutObject],
                 Resource=[Sub("${AccessLogBucket.Arn}/s3/*")],
                 Condition=Condition([
-                    ArnEquals({"aws:SourceArn": _bucket_arn(site_bucket_name)}),
+                    ArnEquals({"aws:SourceArn": site_bucket_name.arn()}),
                     StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}),
                 ]),
             ),
@@ -206,13 +220,12 @@ def _private() -> s3.PublicAccessBlockConfiguration:
     )
 
 
-def _origin_access_control(t: Template, bucket_name: Sub) -> cloudfront.OriginAccessControl:
-    template, variables = bucket_name.data["Fn::Sub"]
+def _origin_access_control(t: Template, bucket_name: _BucketName) -> cloudfront.OriginAccessControl:
     return t.add_resource(cloudfront.OriginAccessControl(
         "OriginAccessControl",
         OriginAccessControlConfig=cloudfront.OriginAccessControlConfig(
             # Names are unique per account; the bucket's name already is.
-            Name=Sub(template, **variables),
+            Name=bucket_name.sub(),
             Description="CloudFront signs every request to the static bucket (SigV4)",
             OriginAccessControlOriginType="s3",
             SigningBehavior="always",
@@ -222,14 +235,14 @@ def _origin_access_control(t: Template, bucket_name: Sub) -> cloudfront.OriginAc
 
 
 def _distribution(
-    t: Template, env: EnvConfig, cfg: Config, bucket_name: Sub, origin_access, names: list[str], log_bucket
+    t: Template, env: EnvConfig, cfg: Config, bucket_name: _BucketName,
+    origin_access: cloudfront.OriginAccessControl, names: list[str], log_bucket: s3.Bucket | None,
 ) -> cloudfront.Distribution:
-    template, variables = bucket_name.data["Fn::Sub"]
     origins = [cloudfront.Origin(
         Id=S3_ORIGIN,
         # The regional endpoint built from the name, not GetAtt: the
         # distribution must not depend on the bucket (see the module docstring).
-        DomainName=Sub(f"{template}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}", **variables),
+        DomainName=bucket_name.sub("<name>.s3.${AWS::Region}.${AWS::URLSuffix}"),
         OriginAccessControlId=GetAtt(origin_access, "Id"),
         # Empty identity: the legacy OAI is off, the origin access control signs instead.
         S3OriginConfig=cloudfront.S3OriginConfig(OriginAccessIdentity=""),
@@ -334,7 +347,7 @@ def _alb_origin(t: Template, env: EnvConfig, cfg: Config) -> tuple[cloudfront.Or
         Default="",
     )
     t.add_condition(HAS_LOAD_BALANCER, Not(Equals(Ref(dns_name), "")))
-    https = env.dns.enabled
+    https = env.web.listener == "https"
     origin = cloudfront.Origin(
         Id=ALB_ORIGIN,
         DomainName=Ref(dns_name),
@@ -352,8 +365,8 @@ def _alb_origin(t: Template, env: EnvConfig, cfg: Config) -> tuple[cloudfront.Or
         CachedMethods=["GET", "HEAD"],
         Compress=True,
         CachePolicyId=CACHING_DISABLED,
-        # The viewer's Host header reaches the ALB only over HTTPS, where the
-        # certificate for the domain must match it.
+        # Over HTTPS the viewer's Host header (www.<domain>) is what the ALB's
+        # certificate matches; over HTTP the ALB's own name is the honest Host.
         OriginRequestPolicyId=ALL_VIEWER if https else ALL_VIEWER_EXCEPT_HOST_HEADER,
         ResponseHeadersPolicyId=SECURITY_HEADERS,
     )
@@ -373,14 +386,14 @@ def _dead_letter_queue(t: Template) -> sqs.Queue:
 
 
 def _invalidation_function(
-    t: Template, cfg: Config, bucket_name: Sub, distribution: cloudfront.Distribution, queue: sqs.Queue
+    t: Template, cfg: Config, bucket_name: _BucketName, distribution: cloudfront.Distribution, queue: sqs.Queue
 ) -> awslambda.Function:
     log_group = t.add_resource(logs.LogGroup("InvalidationLogGroup", RetentionInDays=cfg.log_retention_days))
     suppress(log_group, "CKV_AWS_158", "The log holds object keys and invalidation ids; CloudWatch Logs encrypts it at rest by default")
     role = service_role(t, "InvalidationFunctionRole", "lambda.amazonaws.com", [
         grant(["logs:CreateLogStream", "logs:PutLogEvents"], [GetAtt(log_group, "Arn")]),
         grant(["cloudfront:CreateInvalidation"], [_distribution_arn(distribution)]),
-        grant(["s3:ListBucketVersions"], [_bucket_arn(bucket_name)]),
+        grant(["s3:ListBucketVersions"], [bucket_name.arn()]),
         grant(["sqs:SendMessage"], [GetAtt(queue, "Arn")]),
     ])
     function = t.add_resource(awslambda.Function(
@@ -412,7 +425,7 @@ def _invalidation_function(
     return function
 
 
-def _s3_permission(t: Template, function: awslambda.Function, bucket_name: Sub) -> awslambda.Permission:
+def _s3_permission(t: Template, function: awslambda.Function, bucket_name: _BucketName) -> awslambda.Permission:
     """S3 may invoke the function for this bucket in this account only; the
     bucket's ARN is built from its name, so the permission exists before the
     bucket (S3 checks it when the notification is set)."""
@@ -422,13 +435,13 @@ def _s3_permission(t: Template, function: awslambda.Function, bucket_name: Sub) 
         FunctionName=Ref(function),
         Principal="s3.amazonaws.com",
         SourceAccount=Ref("AWS::AccountId"),
-        SourceArn=_bucket_arn(bucket_name),
+        SourceArn=bucket_name.arn(),
     ))
 
 
 def _bucket(
-    t: Template, cfg: Config, bucket_name: Sub, function: awslambda.Function, permission: awslambda.Permission,
-    log_bucket: s3.Bucket | None,
+    t: Template, cfg: Config, bucket_name: _BucketName, function: awslambda.Function,
+    permission: awslambda.Permission, log_bucket: s3.Bucket | None,
 ) -> s3.Bucket:
     rules = [s3.Rules(Name=name, Value=value) for name, value in (
         ("prefix", cfg.invalidation_prefix), ("suffix", cfg.invalidation_suffix)) if value]
@@ -438,7 +451,7 @@ def _bucket(
     bucket = t.add_resource(s3.Bucket(
         "StaticBucket",
         DependsOn=[permission.title],
-        BucketName=bucket_name,
+        BucketName=bucket_name.sub(),
         BucketEncryption=_sse_s3(),
         VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
         PublicAccessBlockConfiguration=_private(),

@@ -3,7 +3,6 @@ schema, the wiring with the static layer, and deploys on moto."""
 
 from __future__ import annotations
 
-import json
 
 import boto3
 import pytest

@@ -14,7 +14,7 @@ from generator.lambdas import artifact_data, artifacts_of
 from generator.lint import lint_templates
 from generator.output import render as render_text
 from templates import static
-from tests.helpers import assert_props, deploy_stack, make_env, only_resource, render, resources_of_type
+from tests.helpers import assert_props, deploy_stack, make_env, render, resources_of_type
 
 DISTRIBUTION_ARN = {"Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}"}
 STACK_UUID = {"StackUuid": {"Fn::Select": [0, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]}]}}
@@ -135,12 +135,13 @@ def test_in_us_east_1_the_certificate_parameter_says_the_dns_layer_feeds_it():
     assert "dns layer's CloudFrontCertificateArn output" in body["Parameters"]["CloudFrontCertificateArn"]["Description"]
 
 
-@pytest.mark.parametrize(("dns_on", "protocol", "request_policy"), [
-    (False, "http-only", static.ALL_VIEWER_EXCEPT_HOST_HEADER),
-    (True, "https-only", static.ALL_VIEWER),
+@pytest.mark.parametrize(("web", "protocol", "request_policy"), [
+    ({"listener": "http"}, "http-only", static.ALL_VIEWER_EXCEPT_HOST_HEADER),
+    ({"listener": "https"}, "https-only", static.ALL_VIEWER),
 ])
-def test_alb_origin_for_the_api_path_is_optional_and_uncached(dns_on, protocol, request_policy):
-    body = build(api_path_pattern="/api/*", env=DOMAIN if dns_on else {})
+def test_alb_origin_for_the_api_path_is_optional_and_uncached(web, protocol, request_policy):
+    """CloudFront reaches the ALB with the protocol of the web layer's listener."""
+    body = build(api_path_pattern="/api/*", env={"web": web, **DOMAIN})
     assert body["Parameters"]["LoadBalancerDnsName"]["Default"] == ""
     assert body["Conditions"][static.HAS_LOAD_BALANCER] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "LoadBalancerDnsName"}, ""]}]}
     config = props(body, "Distribution")["DistributionConfig"]
