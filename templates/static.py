@@ -411,7 +411,6 @@ def _invalidation_function(
         DeadLetterConfig=awslambda.DeadLetterConfig(TargetArn=GetAtt(queue, "Arn")),
         **({"ReservedConcurrentExecutions": cfg.reserved_concurrency} if cfg.reserved_concurrency else {}),
     ))
-    # Seed 000: CloudFront has no VPC endpoint, so the function must run outside the VPC to reach it.
     suppress(function, "CKV_AWS_117", "Runs outside the VPC on purpose: CloudFront has no VPC endpoint (seed 000)")
     suppress(function, "CKV_AWS_173", "The only variable is the distribution id, not a secret; Lambda encrypts it at rest")
     if not cfg.reserved_concurrency:
