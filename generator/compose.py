@@ -135,6 +135,17 @@ def stack_order(templates: dict[str, Template], wiring: _Wiring) -> list[str]:
     return order
 
 
+def _root_properties(param: Parameter) -> dict:
+    """A lifted input keeps its definition, except that an SSM-typed one
+    (`AWS::SSM::Parameter::Value<...>`) is a plain String in the root: the
+    root passes the parameter's *name* on and the nested stack resolves it
+    (resolving it in the root would hand the nested stack a value, not a name)."""
+    properties = dict(param.properties)
+    if str(properties.get("Type", "")).startswith("AWS::SSM::Parameter::Value<"):
+        properties["Type"] = "String"
+    return properties
+
+
 def template_url(file_name: str) -> Join:
     """Virtual-hosted-style S3 URL of a file copied under TemplatePrefix; the
     bucket must be in the stack's region (CloudFormation fetches from there)."""
@@ -152,7 +163,7 @@ def compose_root(env: EnvConfig, layers: Layers) -> Template:
     root = Template(Description=f"{env.project} {env.environment}: root stack nesting {', '.join(layers.nested)}")
     template_location_parameters(root)
     for param_name, (_, param) in sorted(wiring.lifted.items()):
-        root.add_parameter(Parameter(param_name, **param.properties))
+        root.add_parameter(Parameter(param_name, **_root_properties(param)))
     for name in stack_order(layers.nested, wiring):
         stack = root.add_resource(cloudformation.Stack(logical_id(name), TemplateURL=template_url(f"{name}.json")))
         if wiring.sources[name]:

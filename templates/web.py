@@ -1,18 +1,327 @@
-"""web layer: placeholder until issue 4 builds it."""
+"""web layer: the internet-facing Application Load Balancer.
+
+Drawn in the order a person would: the load balancer in the public subnets
+(optionally writing access logs to its own bucket), the target groups the
+application tier registers in, the listeners, and the alias records that
+give it a name.
+
+One target group per kind of backend, because a target group has exactly one
+target type: `instance` for the compute layer's Auto Scaling group, `ip` for
+the containers layer's Fargate tasks (awsvpc tasks have no instance). When
+both layers are on, the compute group is the listener's default action and
+the containers' group gets a listener rule for `containers.path_patterns`.
+"""
 
 from __future__ import annotations
 
-from troposphere import Template
+import re
+from typing import TYPE_CHECKING, Literal
 
-from generator.sections import LayerSection
+import awacs.s3
+from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
+from pydantic import Field, field_validator, model_validator
+from troposphere import Equals, GetAtt, Not, Ref, Sub, Template, elasticloadbalancingv2 as elb, s3
+
+from generator.resources import keep_data, output, parameter, suppress
+from generator.sections import LayerSection, Section
+from templates.dns import alias_records
+
+if TYPE_CHECKING:
+    from generator.config import EnvConfig
 
 NAME = "web"
-DESCRIPTION = "Internet-facing Application Load Balancer with HTTPS and a target group"
+DESCRIPTION = "Internet-facing Application Load Balancer with HTTPS and target groups"
+
+# Listener policies that offer TLS 1.3 and refuse anything older than TLS 1.2.
+TLS13_POLICIES = (
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+)
+
+# Regions that opened before August 2022 deliver ALB access logs from an
+# AWS-owned Elastic Load Balancing account (AWS publishes these ids); newer
+# regions use the log-delivery service principal instead.
+ELB_LOG_ACCOUNTS = {
+    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
+    "us-west-2": "797873946194", "af-south-1": "098369216593", "ap-east-1": "754344448648",
+    "ap-southeast-3": "589379963580", "ap-south-1": "718504428378", "ap-northeast-3": "383597477331",
+    "ap-northeast-2": "600734575887", "ap-southeast-1": "114774131450", "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864", "ca-central-1": "985666609251", "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806", "eu-west-2": "652711504416", "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667", "eu-north-1": "897822967062", "me-south-1": "076674570225",
+    "sa-east-1": "507241528517", "us-gov-west-1": "048591011584", "us-gov-east-1": "190560391635",
+    "cn-north-1": "638102146993", "cn-northwest-1": "037604701340",
+}
+LOG_DELIVERY_PRINCIPAL = "logdelivery.elasticloadbalancing.amazonaws.com"
+LOG_PREFIX = "alb"
+
+CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
+
+# Priority of the listener rule sending `containers.path_patterns` to the containers.
+CONTAINER_RULE_PRIORITY = 10
+
+
+class HealthCheck(Section):
+    path: str = "/"
+    """Path the load balancer requests on every target; the answer must match `success_codes`."""
+    interval_seconds: int = Field(default=30, ge=5, le=300)
+    """Seconds between two health checks of one target."""
+    timeout_seconds: int = Field(default=5, ge=2, le=120)
+    """Seconds without an answer that count as a failed check; must be shorter than the interval."""
+    healthy_threshold: int = Field(default=3, ge=2, le=10)
+    """Consecutive successes before a target receives traffic."""
+    unhealthy_threshold: int = Field(default=3, ge=2, le=10)
+    """Consecutive failures before a target stops receiving traffic (seed 004: three misses and it is out;
+    an Auto Scaling group with ELB health checks then replaces the instance)."""
+    success_codes: str = "200-399"
+    """HTTP codes that mean healthy: a code, a list (200,302) or a range (200-399)."""
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        if not re.fullmatch(r"/[\x21-\x7e]{0,1023}", path):
+            raise ValueError("must start with / and contain no spaces (e.g. /health)")
+        return path
+
+    @field_validator("success_codes")
+    @classmethod
+    def _codes(cls, codes: str) -> str:
+        if not re.fullmatch(r"[1-5]\d\d(-[1-5]\d\d|(,[1-5]\d\d)*)", codes):
+            raise ValueError("must be an HTTP code, a comma-separated list or a range like 200-399")
+        return codes
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> HealthCheck:
+        if self.timeout_seconds >= self.interval_seconds:
+            raise ValueError(
+                f"timeout_seconds ({self.timeout_seconds}) must be shorter than interval_seconds ({self.interval_seconds})"
+            )
+        return self
+
+
+class AccessLogs(Section):
+    enabled: bool = False
+    """Write one log line per request to an S3 bucket made for it (SSE-S3: the only encryption ALB log
+    delivery supports). Costs S3 storage only."""
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    """Days the access logs are kept before S3 expires them."""
 
 
 class Config(LayerSection):
-    """Not built yet: enabling it is refused by the schema."""
+    listener: Literal["https", "http"] = "https"
+    """`https`: HTTP:80 answers 301 to HTTPS:443 keeping host, path and query, and HTTPS:443 forwards to the
+    targets with the certificate. `http`: HTTP:80 forwards to the targets unencrypted, for an environment
+    without a domain or certificate (dev); it must be chosen explicitly."""
+    certificate_arn: str | None = None
+    """An existing ACM certificate in the environment's region for the HTTPS listener. Leave empty when the
+    dns layer is on: its `CertificateArn` output is used."""
+    ssl_policy: Literal[TLS13_POLICIES] = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # type: ignore[valid-type]
+    """Security policy of the HTTPS listener: TLS 1.3 offered, nothing older than TLS 1.2 accepted."""
+    deletion_protection: bool = False
+    """Refuse to delete the load balancer (stack deletion fails until it is turned off). On in prod."""
+    idle_timeout_seconds: int = Field(default=60, ge=1, le=4000)
+    """Seconds a connection may stay idle before the load balancer closes it."""
+    deregistration_delay_seconds: int = Field(default=30, ge=0, le=3600)
+    """Seconds a target that is leaving (scale-in, deployment) keeps finishing its in-flight requests."""
+    health_check: HealthCheck = HealthCheck()
+    """How the load balancer decides a target is healthy."""
+    access_logs: AccessLogs = AccessLogs()
+    """Request logs to S3."""
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _valid_certificate(cls, arn: str | None) -> str | None:
+        if arn is not None and not CERTIFICATE_ARN.match(arn):
+            raise ValueError("must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
+        return arn
+
+    @model_validator(mode="after")
+    def _certificate_only_for_https(self) -> Config:
+        if self.listener == "http" and self.certificate_arn:
+            raise ValueError("certificate_arn is set but listener is http; choose listener: https to use it")
+        return self
 
 
-def build(env) -> Template:  # pragma: no cover - replaced by issue 4
-    raise NotImplementedError(f"the {NAME} layer is not built yet")
+def build(env: EnvConfig) -> Template:
+    cfg: Config = env.web
+    t = Template(Description=f"{env.project} {env.environment}: {DESCRIPTION}")
+    log_bucket = _access_log_bucket(t, env) if cfg.access_logs.enabled else None
+    alb = _load_balancer(t, env, log_bucket)
+    groups = _target_groups(t, env)
+    default_group = groups.get("compute") or groups["containers"]
+    forwarding = _listeners(t, cfg, alb, default_group)
+    if "compute" in groups and "containers" in groups:
+        _container_rule(t, env, forwarding, groups["containers"])
+    alias_records(t, env, "alb", GetAtt(alb, "DNSName"), GetAtt(alb, "CanonicalHostedZoneID"), ipv6=False)
+    _outputs(t, alb, default_group, groups.get("containers"), forwarding)
+    return t
+
+
+def _access_log_bucket(t: Template, env: EnvConfig) -> s3.Bucket:
+    cfg = env.web.access_logs
+    bucket = t.add_resource(s3.Bucket(
+        "AccessLogBucket",
+        BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[
+            s3.ServerSideEncryptionRule(ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256")),
+        ]),
+        PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
+            BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True,
+        ),
+        OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
+        VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
+            Id="expire-access-logs", Status="Enabled",
+            ExpirationInDays=cfg.retention_days, NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
+            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
+        )]),
+    ))
+    keep_data(bucket, "Retain")
+    suppress(bucket, "CKV_AWS_18", "This bucket is the access-log destination; logging it would log the logs")
+    suppress(bucket, "CKV_AWS_145", "ALB access-log delivery supports SSE-S3 only, not SSE-KMS")
+    account = ELB_LOG_ACCOUNTS.get(env.region)
+    writer = (
+        Principal("AWS", [Sub(f"arn:${{AWS::Partition}}:iam::{account}:root")]) if account
+        else Principal("Service", [LOG_DELIVERY_PRINCIPAL])
+    )
+    t.add_resource(s3.BucketPolicy(
+        "AccessLogBucketPolicy",
+        Bucket=Ref(bucket),
+        PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[
+            Statement(
+                Sid="AlbLogDelivery", Effect=Allow, Principal=writer, Action=[awacs.s3.PutObject],
+                Resource=[Sub(f"${{{bucket.title}.Arn}}/{LOG_PREFIX}/AWSLogs/${{AWS::AccountId}}/*")],
+            ),
+            Statement(
+                Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[awacs.s3.Action("*")],
+                Resource=[GetAtt(bucket, "Arn"), Sub(f"${{{bucket.title}.Arn}}/*")],
+                Condition=Condition(Bool("aws:SecureTransport", "false")),
+            ),
+        ]),
+    ))
+    return bucket
+
+
+def _load_balancer(t: Template, env: EnvConfig, log_bucket: s3.Bucket | None) -> elb.LoadBalancer:
+    cfg: Config = env.web
+    subnets = parameter(t, "PublicSubnetIds", "List<AWS::EC2::Subnet::Id>", "Public subnets, one per AZ, for the load balancer")
+    group = parameter(t, "AlbSecurityGroupId", "AWS::EC2::SecurityGroup::Id", "Security group of the load balancer")
+    attributes = {
+        "deletion_protection.enabled": str(cfg.deletion_protection).lower(),
+        # Requests with header names that are not valid HTTP are dropped, not passed to the targets.
+        "routing.http.drop_invalid_header_fields.enabled": "true",
+        "routing.http.desync_mitigation_mode": "defensive",
+        "idle_timeout.timeout_seconds": str(cfg.idle_timeout_seconds),
+        "access_logs.s3.enabled": str(log_bucket is not None).lower(),
+    }
+    if log_bucket is not None:
+        attributes["access_logs.s3.bucket"] = Ref(log_bucket)
+        attributes["access_logs.s3.prefix"] = LOG_PREFIX
+    alb = t.add_resource(elb.LoadBalancer(
+        "LoadBalancer",
+        Type="application", Scheme="internet-facing", IpAddressType="ipv4",
+        Subnets=Ref(subnets), SecurityGroups=[Ref(group)],
+        LoadBalancerAttributes=[elb.LoadBalancerAttributes(Key=k, Value=v) for k, v in attributes.items()],
+    ))
+    if log_bucket is not None:
+        # The load balancer tests that it may write to the bucket when logging is switched on.
+        alb.DependsOn = ["AccessLogBucketPolicy"]
+    else:
+        suppress(alb, "CKV_AWS_91", "Access logs are off for this environment (web.access_logs.enabled: false)")
+    return alb
+
+
+def _target_group(t: Template, env: EnvConfig, title: str, target_type: str) -> elb.TargetGroup:
+    cfg: Config = env.web
+    vpc = parameter(t, "VpcId", "AWS::EC2::VPC::Id", "VPC of the targets")
+    check = cfg.health_check
+    return t.add_resource(elb.TargetGroup(
+        title,
+        TargetType=target_type, Protocol="HTTP", ProtocolVersion="HTTP1", Port=env.security.app_port, VpcId=Ref(vpc),
+        HealthCheckEnabled=True, HealthCheckProtocol="HTTP", HealthCheckPath=check.path,
+        HealthCheckIntervalSeconds=check.interval_seconds, HealthCheckTimeoutSeconds=check.timeout_seconds,
+        HealthyThresholdCount=check.healthy_threshold, UnhealthyThresholdCount=check.unhealthy_threshold,
+        Matcher=elb.Matcher(HttpCode=check.success_codes),
+        TargetGroupAttributes=[elb.TargetGroupAttribute(
+            Key="deregistration_delay.timeout_seconds", Value=str(cfg.deregistration_delay_seconds),
+        )],
+    ))
+
+
+def _target_groups(t: Template, env: EnvConfig) -> dict[str, elb.TargetGroup]:
+    """`compute` (instance targets) unless only the containers layer serves;
+    `containers` (ip targets) when the containers layer is on."""
+    groups = {}
+    if env.compute.enabled or not env.containers.enabled:
+        groups["compute"] = _target_group(t, env, "TargetGroup", "instance")
+    if env.containers.enabled:
+        groups["containers"] = _target_group(t, env, "ContainerTargetGroup", "ip")
+    return groups
+
+
+def _forward(group: elb.TargetGroup) -> elb.Action:
+    return elb.Action(Type="forward", TargetGroupArn=Ref(group))
+
+
+def _listeners(t: Template, cfg: Config, alb: elb.LoadBalancer, group: elb.TargetGroup) -> elb.Listener:
+    """The listener that forwards to the targets: HTTPS, or HTTP when chosen explicitly."""
+    if cfg.listener == "http":
+        listener = t.add_resource(elb.Listener(
+            "HttpListener", LoadBalancerArn=Ref(alb), Port=80, Protocol="HTTP", DefaultActions=[_forward(group)],
+        ))
+        suppress(listener, "CKV_AWS_2", "web.listener: http chosen in the parameter file: no certificate in this environment")
+        suppress(listener, "CKV_AWS_103", "Plain HTTP listener chosen explicitly (web.listener: http); no TLS to configure")
+        return listener
+    certificate = parameter(
+        t, "CertificateArn", "String", "ACM certificate (same region) for the HTTPS listener",
+        Default=cfg.certificate_arn or "", AllowedPattern=r"^$|^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$",
+    )
+    t.add_rule("CertificateRequired", {
+        "Assertions": [{
+            "Assert": Not(Equals(Ref(certificate), "")),
+            "AssertDescription": "CertificateArn is required: the HTTPS listener needs an ACM certificate in this region",
+        }],
+    })
+    t.add_resource(elb.Listener(
+        "HttpListener", LoadBalancerArn=Ref(alb), Port=80, Protocol="HTTP",
+        DefaultActions=[elb.Action(Type="redirect", RedirectConfig=elb.RedirectConfig(
+            Protocol="HTTPS", Port="443", Host="#{host}", Path="/#{path}", Query="#{query}", StatusCode="HTTP_301",
+        ))],
+    ))
+    return t.add_resource(elb.Listener(
+        "HttpsListener", LoadBalancerArn=Ref(alb), Port=443, Protocol="HTTPS", SslPolicy=cfg.ssl_policy,
+        Certificates=[elb.Certificate(CertificateArn=Ref(certificate))], DefaultActions=[_forward(group)],
+    ))
+
+
+def _container_rule(t: Template, env: EnvConfig, listener: elb.Listener, group: elb.TargetGroup) -> None:
+    t.add_resource(elb.ListenerRule(
+        "ContainerListenerRule", ListenerArn=Ref(listener), Priority=CONTAINER_RULE_PRIORITY,
+        Conditions=[elb.Condition(Field="path-pattern", PathPatternConfig=elb.PathPatternConfig(
+            Values=list(env.containers.path_patterns),
+        ))],
+        Actions=[elb.ListenerRuleAction(Type="forward", TargetGroupArn=Ref(group))],
+    ))
+
+
+def _outputs(
+    t: Template, alb: elb.LoadBalancer, default_group: elb.TargetGroup, container_group: elb.TargetGroup | None,
+    forwarding: elb.Listener,
+) -> None:
+    output(t, "LoadBalancerArn", Ref(alb), "Load balancer ARN")
+    output(t, "LoadBalancerDnsName", GetAtt(alb, "DNSName"), "Load balancer DNS name (answers when no domain is set)")
+    output(t, "LoadBalancerHostedZoneId", GetAtt(alb, "CanonicalHostedZoneID"), "Hosted zone of the load balancer's name, for alias records")
+    output(t, "LoadBalancerFullName", GetAtt(alb, "LoadBalancerFullName"), "app/<name>/<id>, the CloudWatch dimension")
+    output(t, "HttpListenerArn", Ref(t.resources["HttpListener"]), "HTTP:80 listener (redirect to HTTPS, or forward when listener is http)")
+    if forwarding.title == "HttpsListener":
+        output(t, "HttpsListenerArn", Ref(forwarding), "HTTPS:443 listener")
+    output(t, "TargetGroupArn", Ref(default_group), "Target group of the listener's default action")
+    output(t, "TargetGroupFullName", GetAtt(default_group, "TargetGroupFullName"), "targetgroup/<name>/<id>, the CloudWatch dimension")
+    if container_group is not None:
+        output(t, "ContainerTargetGroupArn", Ref(container_group), "Target group (ip) the containers' service registers in")
+        output(t, "ContainerTargetGroupFullName", GetAtt(container_group, "TargetGroupFullName"),
+               "targetgroup/<name>/<id> of the containers' target group")
