@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement
+from awacs.aws import Action, Allow, Condition, Deny, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
 from troposphere import Template, iam
 
@@ -75,3 +75,17 @@ def service_role(
     if reasons:
         role.Metadata = {**(getattr(role, "Metadata", {}) or {}), "WildcardResources": reasons}
     return role
+
+
+def resource_policy(statements: list[tuple[Any, Grant]], deny: list[tuple[Any, Grant]] = ()) -> PolicyDocument:  # type: ignore[assignment]
+    """A resource policy (queue, topic, key, file system): each `(principal, grant)`
+    lets an awacs `Principal` do `grant`; `deny` statements come after, for
+    guards such as "never without TLS". A "*" resource needs the grant's
+    wildcard_reason as everywhere else (in a key policy "*" means "this key")."""
+    def statement(principal: Any, g: Grant, effect: Any) -> Statement:
+        return Statement(**{**_statement(g).properties, "Effect": effect, "Principal": principal})
+
+    return PolicyDocument(
+        Version="2012-10-17",
+        Statement=[statement(p, g, Allow) for p, g in statements] + [statement(p, g, Deny) for p, g in deny],
+    )

@@ -1,18 +1,366 @@
-"""messaging layer: placeholder until issue 5 builds it."""
+"""messaging layer: SNS topic -> SQS queue (with a dead-letter queue) -> worker Lambda.
+
+Drawn the way seed 003 draws it: an optional S3 bucket whose object events
+go to the topic, the topic, the queue it delivers to (raw delivery, the
+queue policy admitting that topic only), the dead-letter queue behind it,
+the worker Lambda consuming the queue with partial batch responses, and an
+alarm on the dead-letter queue. The queue sits between the topic and the
+function because it buffers bursts and keeps what failed (seed 003 picks
+S3 -> SNS -> SQS -> Lambda over S3 -> SNS -> Lambda for exactly that).
+
+Everything is encrypted with one customer managed key: S3, SNS and
+CloudWatch are services that must be let in by key policy to publish to an
+encrypted topic or deliver to an encrypted queue, and AWS managed keys'
+policies cannot be changed.
+"""
 
 from __future__ import annotations
 
-from troposphere import Template
+import re
+from typing import TYPE_CHECKING, Literal
 
-from generator.sections import LayerSection
+from awacs.aws import ArnEquals, Bool, Condition, Principal, StringEquals
+from pydantic import Field, field_validator, model_validator
+from troposphere import GetAtt, Ref, Sub, Template, awslambda, cloudwatch, logs, s3, sns, sqs
+from troposphere.validators import integer
+
+from generator.iam import grant, resource_policy, service_role
+from generator.kms import customer_key, use_key
+from generator.lambdas import function_code
+from generator.naming import logical_id
+from generator.resources import keep_data, output, parameter, suppress
+from generator.sections import LayerSection, Section
+from templates.network import LOG_RETENTION_DAYS
+
+if TYPE_CHECKING:
+    from generator.config import EnvConfig
 
 NAME = "messaging"
-DESCRIPTION = "SNS topic to SQS queue with a dead-letter queue and a worker Lambda"
+DESCRIPTION = "SNS topic to SQS queue with a dead-letter queue and a worker Lambda, optional S3 fan-out"
+
+RUNTIME = "python3.13"
+# The most SQS keeps a message: the dead-letter queue holds failures this long.
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+# AWS's advice for a queue feeding Lambda: visibility timeout at least six
+# times the function timeout (plus the batching window), so a message is not
+# handed out again while a throttled or retried invocation still holds it.
+VISIBILITY_TIMEOUT_FACTOR = 6
+MAX_VISIBILITY_TIMEOUT = 12 * 3600
+
+S3Event = Literal[
+    "s3:ObjectCreated:*", "s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:Copy",
+    "s3:ObjectCreated:CompleteMultipartUpload", "s3:ObjectRemoved:*", "s3:ObjectRemoved:Delete",
+    "s3:ObjectRemoved:DeleteMarkerCreated", "s3:ObjectRestore:*", "s3:ObjectRestore:Post",
+    "s3:ObjectRestore:Completed", "s3:ObjectTagging:*", "s3:LifecycleExpiration:*",
+]
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Worker(Section):
+    enabled: bool = True
+    """Build the worker Lambda (lambda_src/queue_worker/) that consumes the queue. Off: the queue is
+    left for another consumer (a container service, say)."""
+    memory_mb: int = Field(default=256, ge=128, le=10240)
+    """Memory of the function in MB; Lambda gives CPU in proportion."""
+    timeout_seconds: int = Field(default=30, ge=1, le=900)
+    """How long one batch may run. The queue's visibility timeout is set to six times this (plus the
+    batching window), as AWS advises for queues feeding Lambda."""
+    batch_size: int = Field(default=10, ge=1, le=10000)
+    """Most messages handed to one invocation. Above 10, SQS requires a batching window."""
+    batching_window_seconds: int = Field(default=0, ge=0, le=300)
+    """How long the poller gathers messages before invoking with a partial batch (0: invoke at once)."""
+    max_concurrency: int = Field(default=5, ge=2, le=1000)
+    """Most concurrent invocations the queue's poller starts (the event source mapping's
+    MaximumConcurrency): protects what the worker calls, without reserving account concurrency."""
+    reserved_concurrency: int | None = Field(default=None, ge=1)
+    """Reserve this many executions for the function (also its ceiling). Off by default: new accounts
+    have only 10 and Lambda refuses to reserve below that floor; `max_concurrency` already caps it."""
+    log_retention_days: int = 30
+    """Days CloudWatch keeps the worker's logs; one of the values CloudWatch Logs accepts."""
+    vpc: bool = False
+    """Run the function in the private subnets with the app security group (takes `PrivateSubnetIds`
+    and `AppSecurityGroupId`), for logic that must reach the database or cache. The queue itself is
+    polled by Lambda outside the VPC either way."""
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _known_retention(cls, days: int) -> int:
+        if days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return days
+
+    @model_validator(mode="after")
+    def _window_for_big_batches(self) -> Worker:
+        if self.batch_size > 10 and self.batching_window_seconds < 1:
+            raise ValueError("batch_size above 10 needs batching_window_seconds of at least 1 (an SQS rule)")
+        return self
+
+
+class S3Fanout(Section):
+    enabled: bool = False
+    """Create an upload bucket whose object events are published to the topic (S3 -> SNS -> SQS ->
+    Lambda, seed 003). The topic policy and the key policy admit S3 for this bucket and account only."""
+    events: list[S3Event] = ["s3:ObjectCreated:*"]
+    """S3 event types sent to the topic."""
+    prefix: str = ""
+    """Only keys starting with this (e.g. `incoming/`) raise events; empty: every key."""
+    suffix: str = ""
+    """Only keys ending with this (e.g. `.csv`) raise events; empty: every key."""
+    noncurrent_version_days: int = Field(default=30, ge=1)
+    """The bucket is versioned; older versions of an object are deleted after this many days."""
+    access_log_bucket: str | None = None
+    """Existing bucket receiving S3 server access logs of the upload bucket (under
+    `s3-access/<bucket>/`). Empty: no access logs."""
+
+    @field_validator("events")
+    @classmethod
+    def _no_repeats(cls, events: list[str]) -> list[str]:
+        if not events:
+            raise ValueError("list at least one event type")
+        repeated = sorted({e for e in events if events.count(e) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        return events
 
 
 class Config(LayerSection):
-    """Not built yet: enabling it is refused by the schema."""
+    raw_delivery: bool = True
+    """SNS delivers the published message as the SQS body as it is. Off: each body is SNS's JSON
+    envelope (the worker unwraps it either way)."""
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+    """Receives of one message before SQS moves it to the dead-letter queue (kept 14 days there)."""
+    message_retention_days: int = Field(default=4, ge=1, le=14)
+    """Days the main queue keeps a message nobody consumed."""
+    dlq_alarm_threshold: int = Field(default=1, ge=1)
+    """The alarm fires when the dead-letter queue holds at least this many visible messages."""
+    alarm_emails: list[str] = []
+    """Addresses subscribed to the alarm topic (each confirms by e-mail once)."""
+    worker: Worker = Worker()
+    """The Lambda consuming the queue."""
+    s3_fanout: S3Fanout = S3Fanout()
+    """Optional upload bucket publishing its object events to the topic."""
+
+    @field_validator("alarm_emails")
+    @classmethod
+    def _emails(cls, emails: list[str]) -> list[str]:
+        bad = [e for e in emails if not _EMAIL.match(e)]
+        if bad:
+            raise ValueError(f"not an e-mail address: {', '.join(bad)}")
+        if len(set(emails)) != len(emails):
+            raise ValueError("an address is listed more than once")
+        return emails
+
+    def visibility_timeout(self) -> int:
+        worker = self.worker
+        return min(VISIBILITY_TIMEOUT_FACTOR * worker.timeout_seconds + worker.batching_window_seconds, MAX_VISIBILITY_TIMEOUT)
 
 
-def build(env) -> Template:  # pragma: no cover - replaced by issue 5
-    raise NotImplementedError(f"the {NAME} layer is not built yet")
+class _LoggingConfig(awslambda.LoggingConfig):
+    # troposphere 4.11 lost LogFormat from the function's LoggingConfig.
+    props = {**awslambda.LoggingConfig.props, "LogFormat": (str, False)}
+
+
+class _PollerScaling(awslambda.ScalingConfig):
+    # troposphere 4.11's awslambda.ScalingConfig is another resource's; this is the event source mapping's.
+    props = {"MaximumConcurrency": (integer, False)}
+
+
+def build(env: EnvConfig) -> Template:
+    cfg: Config = env.messaging
+    t = Template(Description=f"{env.project} {env.environment}: {DESCRIPTION}")
+    bucket_name = _upload_bucket_name(env) if cfg.s3_fanout.enabled else None
+    key = _key(t, bucket_name is not None)
+    topic = t.add_resource(sns.Topic("Topic", KmsMasterKeyId=GetAtt(key, "Arn")))
+    dlq, queue = _queues(t, cfg, key)
+    _subscription(t, cfg, topic, queue)
+    bucket = _upload_bucket(t, cfg.s3_fanout, bucket_name, topic) if bucket_name else None
+    if cfg.worker.enabled:
+        _worker(t, cfg.worker, queue, dlq, key, bucket)
+    alarm_topic = _dlq_alarm(t, cfg, dlq, key)
+    _outputs(t, topic, queue, dlq, alarm_topic, key, bucket)
+    return t
+
+
+def _key(t: Template, fanout: bool) -> object:
+    """Services publishing to the encrypted topics (S3, CloudWatch) and SNS
+    delivering to the encrypted queue use the key on this account's behalf only."""
+    services = ["sns.amazonaws.com", "cloudwatch.amazonaws.com"] + (["s3.amazonaws.com"] if fanout else [])
+    this_account = Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId")))
+    return customer_key(
+        t, "MessagingKey", "Encrypts the messaging layer's topics and queues",
+        [(Principal("Service", s), use_key(["kms:GenerateDataKey*", "kms:Decrypt"], conditions=this_account)) for s in services],
+    )
+
+
+def _queues(t: Template, cfg: Config, key) -> tuple[sqs.Queue, sqs.Queue]:
+    dlq = t.add_resource(sqs.Queue(
+        "DeadLetterQueue", KmsMasterKeyId=GetAtt(key, "Arn"), MessageRetentionPeriod=DLQ_RETENTION_SECONDS,
+    ))
+    queue = t.add_resource(sqs.Queue(
+        "Queue",
+        KmsMasterKeyId=GetAtt(key, "Arn"),
+        MessageRetentionPeriod=cfg.message_retention_days * 24 * 3600,
+        VisibilityTimeout=cfg.visibility_timeout(),
+        # Long polling: fewer empty receives, each of which is billed.
+        ReceiveMessageWaitTimeSeconds=20,
+        RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dlq, "Arn"), maxReceiveCount=cfg.max_receive_count),
+    ))
+    return dlq, queue
+
+
+def _subscription(t: Template, cfg: Config, topic: sns.Topic, queue: sqs.Queue) -> None:
+    t.add_resource(sqs.QueuePolicy(
+        "QueuePolicy",
+        Queues=[Ref(queue)],
+        PolicyDocument=resource_policy([(
+            Principal("Service", "sns.amazonaws.com"),
+            grant(["sqs:SendMessage"], [GetAtt(queue, "Arn")], conditions=Condition(ArnEquals("aws:SourceArn", Ref(topic)))),
+        )]),
+    ))
+    t.add_resource(sns.SubscriptionResource(
+        "QueueSubscription", TopicArn=Ref(topic), Protocol="sqs", Endpoint=GetAtt(queue, "Arn"),
+        RawMessageDelivery=cfg.raw_delivery, DependsOn="QueuePolicy",
+    ))
+
+
+def _upload_bucket_name(env: EnvConfig) -> str:
+    """The bucket's name as an Fn::Sub pattern. A known name, not a Ref: the
+    topic policy must name the bucket before the bucket exists (S3 checks it
+    may publish to the topic when the notification is configured)."""
+    return f"{env.project}-{env.environment}-uploads-${{AWS::AccountId}}"
+
+
+def _upload_bucket(t: Template, cfg: S3Fanout, name: str, topic: sns.Topic) -> s3.Bucket:
+    bucket_arn = Sub(f"arn:${{AWS::Partition}}:s3:::{name}")
+    t.add_resource(sns.TopicPolicy(
+        "TopicPolicy",
+        Topics=[Ref(topic)],
+        PolicyDocument=resource_policy([(
+            Principal("Service", "s3.amazonaws.com"),
+            grant(["sns:Publish"], [Ref(topic)], conditions=Condition([
+                ArnEquals("aws:SourceArn", bucket_arn), StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
+            ])),
+        )]),
+    ))
+    rules = [s3.Rules(Name=n, Value=v) for n, v in (("prefix", cfg.prefix), ("suffix", cfg.suffix)) if v]
+    bucket = t.add_resource(s3.Bucket(
+        "UploadBucket",
+        BucketName=Sub(name),
+        VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+        BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[
+            s3.ServerSideEncryptionRule(ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256")),
+        ]),
+        PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
+            BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True,
+        ),
+        OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
+            Id="expire-old-versions", Status="Enabled",
+            NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=cfg.noncurrent_version_days),
+            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=7),
+        )]),
+        NotificationConfiguration=s3.NotificationConfiguration(TopicConfigurations=[
+            s3.TopicConfigurations(
+                Event=event, Topic=Ref(topic),
+                **({"Filter": s3.Filter(S3Key=s3.S3Key(Rules=rules))} if rules else {}),
+            ) for event in cfg.events
+        ]),
+        DependsOn="TopicPolicy",
+    ))
+    if cfg.access_log_bucket:
+        bucket.LoggingConfiguration = s3.LoggingConfiguration(
+            DestinationBucketName=cfg.access_log_bucket, LogFilePrefix=Sub(f"s3-access/{name}/"),
+        )
+    else:
+        suppress(bucket, "CKV_AWS_18", "messaging.s3_fanout.access_log_bucket is empty; every object event already reaches the queue")
+    keep_data(bucket, "Retain")
+    t.add_resource(s3.BucketPolicy(
+        "UploadBucketPolicy", Bucket=Ref(bucket),
+        PolicyDocument=resource_policy([], deny=[(
+            Principal("*"),
+            grant(["s3:*"], [GetAtt(bucket, "Arn"), Sub("${UploadBucket.Arn}/*")],
+                  conditions=Condition(Bool("aws:SecureTransport", False))),
+        )]),
+    ))
+    return bucket
+
+
+def _worker(t: Template, cfg: Worker, queue: sqs.Queue, dlq: sqs.Queue, key, bucket: s3.Bucket | None) -> None:
+    group = t.add_resource(logs.LogGroup("WorkerLogGroup", RetentionInDays=cfg.log_retention_days))
+    suppress(group, "CKV_AWS_158", "Worker logs carry message ids and summaries, no secrets; CloudWatch Logs encrypts them at rest by default")
+    grants = [
+        grant(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], [GetAtt(queue, "Arn")]),
+        # Asynchronous invocations that still fail after Lambda's two retries go to the same DLQ.
+        grant(["sqs:SendMessage"], [GetAtt(dlq, "Arn")]),
+        grant(["kms:Decrypt", "kms:GenerateDataKey"], [GetAtt(key, "Arn")]),
+        grant(["logs:CreateLogStream", "logs:PutLogEvents"], [GetAtt(group, "Arn")]),
+    ]
+    if bucket is not None:
+        grants.append(grant(["s3:GetObject", "s3:GetObjectVersion"], [Sub("${UploadBucket.Arn}/*")]))
+    function_kwargs, managed = {}, []
+    if cfg.vpc:
+        subnets = parameter(t, "PrivateSubnetIds", "List<AWS::EC2::Subnet::Id>", "Private subnets the worker runs in")
+        app_group = parameter(t, "AppSecurityGroupId", "AWS::EC2::SecurityGroup::Id", "Application security group the worker uses")
+        function_kwargs["VpcConfig"] = awslambda.VPCConfig(SubnetIds=Ref(subnets), SecurityGroupIds=[Ref(app_group)])
+        # AWS's policy for exactly this: Lambda creates the function's network interfaces
+        # before their ids exist, so the EC2 actions cannot name them.
+        managed.append(Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"))
+    role = service_role(t, "WorkerRole", "lambda.amazonaws.com", grants, managed_policy_arns=managed)
+    function = t.add_resource(awslambda.Function(
+        "WorkerFunction",
+        Description="Consumes the queue: one message at a time, failures reported per message",
+        Runtime=RUNTIME, Handler="handler.handler", Architectures=["arm64"],
+        Code=function_code(t, "queue_worker"),
+        Role=GetAtt(role, "Arn"),
+        MemorySize=cfg.memory_mb, Timeout=cfg.timeout_seconds,
+        DeadLetterConfig=awslambda.DeadLetterConfig(TargetArn=GetAtt(dlq, "Arn")),
+        LoggingConfig=_LoggingConfig(LogGroup=Ref(group), LogFormat="JSON", ApplicationLogLevel="INFO", SystemLogLevel="WARN"),
+        **function_kwargs,
+    ))
+    if cfg.reserved_concurrency:
+        function.ReservedConcurrentExecutions = cfg.reserved_concurrency
+    else:
+        suppress(function, "CKV_AWS_115", "Concurrency is capped by the event source mapping's MaximumConcurrency; reserving fails in accounts at the 10-execution floor")
+    if not cfg.vpc:
+        suppress(function, "CKV_AWS_117", "Reaches only SQS, KMS and CloudWatch Logs, all outside the VPC; messaging.worker.vpc puts it in the private subnets")
+    t.add_resource(awslambda.EventSourceMapping(
+        "WorkerEventSourceMapping",
+        EventSourceArn=GetAtt(queue, "Arn"), FunctionName=Ref(function),
+        BatchSize=cfg.batch_size, MaximumBatchingWindowInSeconds=cfg.batching_window_seconds,
+        # The handler returns the ids of the messages that failed; only those come back.
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        ScalingConfig=_PollerScaling(MaximumConcurrency=cfg.max_concurrency),
+    ))
+
+
+def _dlq_alarm(t: Template, cfg: Config, dlq: sqs.Queue, key) -> sns.Topic:
+    alarm_topic = t.add_resource(sns.Topic("AlarmTopic", KmsMasterKeyId=GetAtt(key, "Arn")))
+    for address in cfg.alarm_emails:
+        t.add_resource(sns.SubscriptionResource(
+            logical_id("alarm", "email", address), TopicArn=Ref(alarm_topic), Protocol="email", Endpoint=address,
+        ))
+    t.add_resource(cloudwatch.Alarm(
+        "DeadLetterQueueAlarm",
+        AlarmDescription="Messages failed processing and reached the dead-letter queue",
+        Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(dlq, "QueueName"))],
+        Statistic="Maximum", Period=60, EvaluationPeriods=1,
+        Threshold=cfg.dlq_alarm_threshold, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[Ref(alarm_topic)], OKActions=[Ref(alarm_topic)],
+    ))
+    return alarm_topic
+
+
+def _outputs(t: Template, topic, queue, dlq, alarm_topic, key, bucket) -> None:
+    output(t, "TopicArn", Ref(topic), "Topic to publish to (publishers also need kms:GenerateDataKey and kms:Decrypt on MessagingKeyArn)")
+    output(t, "QueueUrl", Ref(queue), "Queue the topic delivers to")
+    output(t, "QueueArn", GetAtt(queue, "Arn"), "Queue the topic delivers to")
+    output(t, "DeadLetterQueueUrl", Ref(dlq), "Dead-letter queue of the queue")
+    output(t, "DeadLetterQueueArn", GetAtt(dlq, "Arn"), "Dead-letter queue of the queue")
+    output(t, "MessagingAlarmTopicArn", Ref(alarm_topic), "Topic the dead-letter queue alarm notifies")
+    output(t, "MessagingKeyArn", GetAtt(key, "Arn"), "KMS key of the topics and queues")
+    if "WorkerFunction" in t.resources:
+        output(t, "QueueWorkerFunctionArn", GetAtt(t.resources["WorkerFunction"], "Arn"), "Worker Lambda consuming the queue")
+    if bucket is not None:
+        output(t, "UploadBucketName", Ref(bucket), "Bucket whose object events are published to the topic")

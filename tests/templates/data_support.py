@@ -1,0 +1,113 @@
+"""What the data-tier tests (database, cache, messaging, storage) share: the
+lint + scan of a set of shapes, the moto stand-ins for the network the
+layers sit in, and cutting from a template the resources moto's
+CloudFormation does not build."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+
+from generator.lint import lint_templates
+from generator.output import render as render_text
+
+CHECKOV = Path(__file__).resolve().parents[2] / ".venv-checkov" / "bin" / "checkov"
+REGION = "eu-west-1"
+
+
+def lint_findings(templates: dict[str, tuple[object, str]]) -> list[str]:
+    """cfn-lint (and Strata's rules) on `name -> (troposphere Template, region)`."""
+    jobs = [(name, render_text(f"{name}.json", t).text, region) for name, (t, region) in templates.items()]
+    return [str(f) for f in lint_templates(jobs)]
+
+
+def checkov_failures(templates: dict[str, object], directory: Path) -> list[str]:
+    """checkov's failed checks on `name -> Template` (checkov lives in its own venv: see the Makefile)."""
+    if not CHECKOV.exists():
+        pytest.skip("checkov is not installed (make scan installs it)")
+    for name, template in templates.items():
+        (directory / f"{name}.json").write_text(render_text(f"{name}.json", template).text)
+    run = subprocess.run(
+        [str(CHECKOV), "--quiet", "--compact", "--framework", "cloudformation", "--directory", str(directory),
+         "--skip-download", "-o", "json"],
+        capture_output=True, text=True, check=False,
+    )
+    report = json.loads(run.stdout)
+    reports = report if isinstance(report, list) else [report]
+    return [
+        f"{c['file_path']} {c['resource']} {c['check_id']}: {c['check_name']}"
+        for r in reports for c in r.get("results", {}).get("failed_checks", [])
+    ]
+
+
+def client(aws: str, service: str):
+    return boto3.client(service, endpoint_url=aws, region_name=REGION)
+
+
+def network_stand_ins(aws: str, az_count: int = 2) -> dict[str, str]:
+    """A VPC with one private subnet per AZ, an app and a DB security group,
+    made through the API: the parameters the data layers take from the
+    network and security layers (whose own deploys are tested with them)."""
+    ec2 = client(aws, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:az_count]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index * 16}.0/20", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        for index, zone in enumerate(zones)
+    ]
+    groups = {
+        name: ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
+        for name in ("app", "db")
+    }
+    return {
+        "VpcId": vpc, "PrivateSubnetIds": ",".join(subnets),
+        "AppSecurityGroupId": groups["app"], "DbSecurityGroupId": groups["db"],
+    }
+
+
+def _mentions(node, names: set[str]) -> bool:
+    if isinstance(node, dict):
+        if node.get("Ref") in names or (isinstance(node.get("Fn::GetAtt"), list) and node["Fn::GetAtt"][0] in names):
+            return True
+        if isinstance(node.get("Fn::Sub"), str) and any(f"${{{n}" in node["Fn::Sub"] for n in names):
+            return True
+        return any(_mentions(v, names) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions(v, names) for v in node)
+    return False
+
+
+def without_types(body: dict, types: set[str]) -> tuple[dict, list[str]]:
+    """The template without the resources of `types`, the resources that
+    read them (transitively), and the outputs that do; with the cut names,
+    so a test can say exactly what it did not deploy."""
+    result = copy.deepcopy(body)
+    resources = result["Resources"]
+    cut = {name for name, r in resources.items() if r["Type"] in types}
+    while True:
+        more = {name for name, r in resources.items() if name not in cut and _mentions(r.get("Properties", {}), cut)}
+        if not more:
+            break
+        cut |= more
+    for name in cut:
+        del resources[name]
+    for resource in resources.values():
+        depends = resource.get("DependsOn")
+        if depends is not None:
+            kept = [d for d in ([depends] if isinstance(depends, str) else depends) if d not in cut]
+            if kept:
+                resource["DependsOn"] = kept
+            else:
+                del resource["DependsOn"]
+    result["Outputs"] = {k: v for k, v in result.get("Outputs", {}).items() if not _mentions(v, cut)}
+    return result, sorted(cut)
+
+
+def stack_parameters(body: dict, available: dict[str, str]) -> dict[str, str]:
+    """The values of `available` the template takes as parameters."""
+    return {k: v for k, v in available.items() if k in body.get("Parameters", {})}
