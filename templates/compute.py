@@ -123,6 +123,12 @@ class TargetTracking(Section):
     disable_scale_in: bool = False
     """Only ever add instances; scale-in is left to the other policies."""
 
+    @model_validator(mode="after")
+    def _percent(self) -> TargetTracking:
+        if self.metric == "cpu" and self.target_value >= 100:
+            raise ValueError(f"target_value {self.target_value:g} is a CPU percentage: it must be below 100")
+        return self
+
 
 class Step(Section):
     cpu_above: float = Field(gt=0, lt=100)
@@ -287,7 +293,8 @@ class Config(LayerSection):
     root_volume_gib: int = Field(default=20, ge=8, le=16384)
     """Size of the encrypted gp3 root volume."""
     user_data: str | None = None
-    """Shell script run at first boot (cloud-init). Written into the template as is."""
+    """Shell script run at first boot (cloud-init), written into the template as is. With `network.nat:
+    none` it reaches only what the VPC endpoints serve: no package repositories on the internet."""
     session_manager: bool = True
     """Attach AmazonSSMManagedInstanceCore so Session Manager opens shells without SSH (seed 004).
     Without NAT, the network needs the ssm, ssmmessages and ec2messages endpoints."""
@@ -325,6 +332,8 @@ class Config(LayerSection):
             raise ValueError("set either instance_type or instance_requirements, not both (use instance_type: null)")
         if self.instance_requirements is None and self.instance_type is None:
             raise ValueError("set instance_type or instance_requirements")
+        if self.spot.extra_instance_types and not self.spot.enabled:
+            raise ValueError("spot.extra_instance_types needs spot.enabled: true (they are Spot pools)")
         if self.instance_requirements is not None and self.spot.extra_instance_types:
             raise ValueError("spot.extra_instance_types only applies with instance_type; instance_requirements already picks many types")
         if self.instance_type is not None:
@@ -400,7 +409,7 @@ def database_secret(t: Template) -> Parameter:
 
 
 def ecr_repository_arn(env: EnvConfig) -> Sub:
-    from templates.containers import repository_name
+    from templates.containers import repository_name  # here, not at the top: containers imports this module
 
     return Sub(f"arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{repository_name(env)}")
 

@@ -106,6 +106,12 @@ class ServiceScaling(Section):
     scale_out_cooldown_seconds: int = Field(default=60, ge=0)
     """Seconds after a scale-out before the next one."""
 
+    @model_validator(mode="after")
+    def _percent(self) -> ServiceScaling:
+        if self.metric == "cpu" and self.target_value >= 100:
+            raise ValueError(f"target_value {self.target_value:g} is a CPU percentage: it must be below 100")
+        return self
+
 
 class TaskGrant(Section):
     actions: list[str]

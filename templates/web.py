@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Literal
 
-import awacs.s3
-from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
+from awacs.aws import Bool, Condition, Principal
 from pydantic import Field, field_validator, model_validator
 from troposphere import Equals, GetAtt, Not, Ref, Sub, Template, elasticloadbalancingv2 as elb, s3
 
+from generator.iam import grant, resource_policy
 from generator.resources import keep_data, output, parameter, suppress
 from generator.sections import LayerSection, Section
 from templates.dns import alias_records
@@ -188,20 +188,16 @@ def _access_log_bucket(t: Template, env: EnvConfig) -> s3.Bucket:
         Principal("AWS", [Sub(f"arn:${{AWS::Partition}}:iam::{account}:root")]) if account
         else Principal("Service", [LOG_DELIVERY_PRINCIPAL])
     )
+    objects = Sub(f"${{{bucket.title}.Arn}}/*")
     t.add_resource(s3.BucketPolicy(
         "AccessLogBucketPolicy",
         Bucket=Ref(bucket),
-        PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[
-            Statement(
-                Sid="AlbLogDelivery", Effect=Allow, Principal=writer, Action=[awacs.s3.PutObject],
-                Resource=[Sub(f"${{{bucket.title}.Arn}}/{LOG_PREFIX}/AWSLogs/${{AWS::AccountId}}/*")],
-            ),
-            Statement(
-                Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[awacs.s3.Action("*")],
-                Resource=[GetAtt(bucket, "Arn"), Sub(f"${{{bucket.title}.Arn}}/*")],
-                Condition=Condition(Bool("aws:SecureTransport", "false")),
-            ),
-        ]),
+        PolicyDocument=resource_policy(
+            [(writer, grant(["s3:PutObject"], [Sub(f"${{{bucket.title}.Arn}}/{LOG_PREFIX}/AWSLogs/${{AWS::AccountId}}/*")]))],
+            deny=[(Principal("*"), grant(
+                ["s3:*"], [GetAtt(bucket, "Arn"), objects], conditions=Condition(Bool("aws:SecureTransport", "false")),
+            ))],
+        ),
     ))
     return bucket
 

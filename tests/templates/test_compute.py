@@ -318,6 +318,8 @@ def test_outputs_and_determinism():
     ({"spot": {"spot_percentage": 120}}, "compute.spot.spot_percentage", "less than or equal to 100"),
     ({"maintenance_policy": "fast"}, "compute.maintenance_policy", "must be one of"),
     ({"bastion": {"enabled": True, "instance_type": "t4g.nano"}}, "compute.bastion", "arm64 AMI"),
+    ({"spot": {"extra_instance_types": ["t3a.micro"]}}, "compute", "needs spot.enabled: true"),
+    ({"scaling": {"target_tracking": {"target_value": 150}}}, "compute.scaling.target_tracking", "must be below 100"),
 ])
 def test_bad_compute_fields_name_the_field(tmp_path, fields, path, fragment):
     data = merge(BASE_ENV, {"compute": {"enabled": True, **fields}})
@@ -332,6 +334,18 @@ def test_graviton_types_with_the_arm64_image_are_accepted():
     env = make_env(compute={"enabled": True, "instance_type": "m7g.large",
                             "ami_parameter": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"})
     assert env.compute.instance_type == "m7g.large"
+
+
+def test_root_stack_passes_the_ami_parameter_name_for_the_nested_stack_to_resolve():
+    """The nested template resolves `AWS::SSM::Parameter::Value<...>`; a root
+    parameter of that type would hand it an AMI id instead of a name."""
+    from generator.compose import build_layers, compose_root
+
+    env = make_env(web=WEB, compute={"enabled": True})
+    root = render(compose_root(env, build_layers(env)))
+    assert root["Parameters"]["ImageId"]["Type"] == "String"
+    assert root["Parameters"]["ImageId"]["Default"] == compute.DEFAULT_AMI_PARAMETER
+    assert root["Resources"]["Compute"]["Properties"]["Parameters"]["ImageId"] == {"Ref": "ImageId"}
 
 
 def test_seed_sizes_two_three_six_are_accepted():

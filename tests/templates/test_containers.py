@@ -270,6 +270,7 @@ def test_every_valid_fargate_pair_is_accepted(cpu, memory):
     ({"task_role_grants": [{"actions": ["GetObject"], "resources": ["arn:aws:s3:::b/*"]}]}, "containers.task_role_grants.0.actions", "service:Action"),
     ({"log_retention_days": 10}, "containers.log_retention_days", "must be one of"),
     ({"image_tag": "-bad"}, "containers.image_tag", "not a valid image tag"),
+    ({"scaling": {"target_value": 120}}, "containers.scaling", "must be below 100"),
 ])
 def test_bad_containers_fields_name_the_field(tmp_path, fields, path, fragment):
     data = merge(BASE_ENV, {"network": {"nat": "single"}, "containers": {"enabled": True, **fields}})

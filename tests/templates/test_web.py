@@ -311,6 +311,24 @@ def test_security_scan_clean_in_every_shape(tmp_path):
     assert checkov_failures(tmp_path) == []
 
 
+def test_shipped_parameter_files_lint_and_scan_clean(tmp_path):
+    """The application tier exactly as dev.yaml and prod.yaml build it."""
+    from templates import compute, containers
+
+    jobs = []
+    for path in ("parameters/dev.yaml", "parameters/prod.yaml"):
+        env = load_config(path)
+        for layer in (web, compute, containers):
+            if env.section(layer.NAME).enabled:
+                name = f"{env.environment}-{layer.NAME}"
+                text = render_text(f"{name}.json", layer.build(env)).text
+                jobs.append((name, text, env.region))
+                (tmp_path / f"{name}.json").write_text(text)
+    assert {name for name, _, _ in jobs} >= {"dev-web", "dev-containers", "prod-web", "prod-compute", "prod-containers"}
+    assert [str(f) for f in lint_templates(jobs)] == []
+    assert checkov_failures(tmp_path) == []
+
+
 # --- deploy on moto ------------------------------------------------------------------
 
 def deploy_network_and_security(aws: str, env) -> dict[str, str]:
