@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from awacs.aws import Principal
-from troposphere import GetAtt, Ref, Sub, Template, kms
+from troposphere import Ref, Sub, Template, kms
 
 from generator.iam import Grant, grant, resource_policy
 from generator.resources import keep_data
@@ -43,7 +43,3 @@ def customer_key(t: Template, title: str, description: str, users: list[tuple[An
     keep_data(key, "Retain")
     t.add_resource(kms.Alias(f"{title}Alias", AliasName=Sub(f"alias/${{AWS::StackName}}-{title}"), TargetKeyId=Ref(key)))
     return key
-
-
-def key_arn(key: kms.Key) -> GetAtt:
-    return GetAtt(key, "Arn")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from awacs.aws import Condition, Principal, StringEquals
 from pydantic import Field, field_validator, model_validator
-from troposphere import GetAtt, Ref, Sub, Template, dynamodb, ec2, elasticache, secretsmanager
+from troposphere import GetAtt, Ref, Sub, Template, dynamodb, ec2, elasticache, kms, secretsmanager
 
 from generator import windows
 from generator.kms import customer_key, use_key
@@ -174,7 +174,7 @@ def build(env: EnvConfig) -> Template:
     return t
 
 
-def _key(t: Template):
+def _key(t: Template) -> kms.Key:
     via_services = [Sub(f"{service}.${{AWS::Region}}.amazonaws.com") for service in KEY_SERVICES]
     key = customer_key(t, "CacheKey", "Encrypts the cache layer's tables, cache nodes and auth token", [(
         Principal("AWS", "*"),

@@ -158,7 +158,11 @@ def port_problem(engine: str, port: int) -> str | None:
 def build(env: EnvConfig) -> Template:
     cfg: Config = env.database
     t = Template(Description=f"{env.project} {env.environment}: {DESCRIPTION}")
-    subnets = parameter(t, "PrivateSubnetIds", "List<AWS::EC2::Subnet::Id>", "Private subnets of the DB subnet group, one per AZ")
+    subnets = parameter(
+        t, "PrivateSubnetIds", "List<AWS::EC2::Subnet::Id>",
+        f"Private subnets of the DB subnet group, one in each of the region's first {env.network.az_count} AZs "
+        "(the instances are placed by Fn::GetAZs)",
+    )
     db_group = parameter(t, "DbSecurityGroupId", "AWS::EC2::SecurityGroup::Id", "Security group admitting the application to the DB port")
     subnet_group = t.add_resource(rds.DBSubnetGroup(
         "DatabaseSubnetGroup", DBSubnetGroupDescription="Private subnets of the Aurora cluster", SubnetIds=Ref(subnets),

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from awacs.aws import ArnEquals, Bool, Condition, Principal, StringEquals
 from pydantic import Field, field_validator, model_validator
-from troposphere import GetAtt, Ref, Sub, Template, awslambda, cloudwatch, logs, s3, sns, sqs
+from troposphere import GetAtt, Ref, Sub, Template, awslambda, cloudwatch, kms, logs, s3, sns, sqs
 from troposphere.validators import integer
 
 from generator.iam import grant, resource_policy, service_role
@@ -181,7 +181,7 @@ def build(env: EnvConfig) -> Template:
     return t
 
 
-def _key(t: Template, fanout: bool) -> object:
+def _key(t: Template, fanout: bool) -> kms.Key:
     """Services publishing to the encrypted topics (S3, CloudWatch) and SNS
     delivering to the encrypted queue use the key on this account's behalf only."""
     services = ["sns.amazonaws.com", "cloudwatch.amazonaws.com"] + (["s3.amazonaws.com"] if fanout else [])

@@ -41,7 +41,7 @@ def test_master_password_is_generated_by_rds_into_secrets_manager_and_never_writ
     body = build()
     props = cluster(body)["Properties"]
     assert props["ManageMasterUserPassword"] is True
-    assert "MasterUserPassword" not in json.dumps(body)
+    assert '"MasterUserPassword"' not in json.dumps(body)
     assert not [p for p in body["Parameters"].values() if p.get("NoEcho")]  # nor asked for as a parameter
     assert body["Outputs"]["DatabaseSecretArn"]["Value"] == {"Fn::GetAtt": ["DatabaseCluster", "MasterUserSecret.SecretArn"]}
     # No KmsKeyId for the secret: the AWS managed key, so readers need only secretsmanager:GetSecretValue.
