@@ -30,7 +30,8 @@ all: $(STAMP)
 
 test: pytest scan
 
-pytest: $(STAMP)
+# The scan tests call checkov too, so it is installed before pytest runs.
+pytest: $(STAMP) $(CHECKOV_VENV)/.installed
 	$(BIN)/pytest -q
 
 # Security scan of every environment's output: zero failed checks. A check

@@ -5,7 +5,7 @@ Metadata so a reviewer sees it next to the grant."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from awacs.aws import Action, Allow, Condition, Deny, PolicyDocument, Principal, Statement

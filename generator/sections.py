@@ -8,7 +8,9 @@ mutated (`frozen=True`), so no step downstream can quietly change an input.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 class Section(BaseModel):
@@ -22,3 +24,26 @@ class LayerSection(Section):
     layer is neither built nor placed in the root stack."""
 
     enabled: bool = Field(default=False, description="Build this layer and nest it in the root stack.")
+
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+def _known_retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return days
+
+
+LogRetentionDays = Annotated[int, AfterValidator(_known_retention)]
+"""A log group's RetentionInDays: one of the values CloudWatch Logs accepts."""
+
+
+def reject_repeats(values: list, what: str = "") -> list:
+    """Refuse a list naming the same thing twice (two endpoints or schedules
+    with one name would collide on one logical ID)."""
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{what + ' ' if what else ''}listed more than once: {', '.join(repeated)}")
+    return values

@@ -25,7 +25,7 @@ from troposphere.policies import AutoScalingRollingUpdate, AutoScalingScheduledA
 from generator.iam import grant, policy_document, service_role
 from generator.naming import logical_id
 from generator.resources import output, parameter, suppress
-from generator.sections import LayerSection, Section
+from generator.sections import LayerSection, Section, reject_repeats
 
 if TYPE_CHECKING:
     from generator.config import EnvConfig
@@ -231,10 +231,7 @@ class Scaling(Section):
     @field_validator("scheduled")
     @classmethod
     def _unique(cls, actions: list[ScheduledAction]) -> list[ScheduledAction]:
-        names = [a.name for a in actions]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"scheduled action names listed more than once: {', '.join(repeated)}")
+        reject_repeats([a.name for a in actions], "scheduled action names")
         return actions
 
 

@@ -28,11 +28,10 @@ from troposphere import AWSHelperFn, GetAtt, If, Join, NoValue, Ref, Sub, Templa
 from generator.iam import grant, policy_document, service_role
 from generator.naming import physical_name
 from generator.resources import keep_data, output, parameter, suppress
-from generator.sections import LayerSection, Section
+from generator.sections import LayerSection, LogRetentionDays, Section
 from templates.compute import (
     DATABASE_SECRET, ECR_PULL_ACTIONS, ECR_TOKEN_REASON, HAS_DATABASE_SECRET, database_secret,
 )
-from templates.network import LOG_RETENTION_DAYS
 
 if TYPE_CHECKING:
     from generator.config import EnvConfig
@@ -160,7 +159,7 @@ class Config(LayerSection):
     """An S3 object ARN of a `.env` file loaded into the environment (arn:aws:s3:::bucket/path/app.env)."""
     database_secret_variable: str = "DATABASE_SECRET"
     """Variable that receives the database layer's secret (JSON with host, username, password) when there is one."""
-    log_retention_days: int = 30
+    log_retention_days: LogRetentionDays = 30
     """Days CloudWatch Logs keeps the container's output."""
     readonly_root_filesystem: bool = True
     """Mount the image read-only; /tmp is a writable scratch volume."""
@@ -218,13 +217,6 @@ class Config(LayerSection):
         if not _TAG.match(tag):
             raise ValueError("not a valid image tag (letters, digits, _ . -; at most 128)")
         return tag
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention(cls, days: int) -> int:
-        if days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
-        return days
 
     @field_validator("path_patterns")
     @classmethod

@@ -29,8 +29,7 @@ from generator.kms import customer_key, use_key
 from generator.lambdas import function_code
 from generator.naming import logical_id
 from generator.resources import keep_data, output, parameter, suppress
-from generator.sections import LayerSection, Section
-from templates.network import LOG_RETENTION_DAYS
+from generator.sections import LayerSection, LogRetentionDays, Section, reject_repeats
 
 if TYPE_CHECKING:
     from generator.config import EnvConfig
@@ -75,19 +74,13 @@ class Worker(Section):
     reserved_concurrency: int | None = Field(default=None, ge=1)
     """Reserve this many executions for the function (also its ceiling). Off by default: new accounts
     have only 10 and Lambda refuses to reserve below that floor; `max_concurrency` already caps it."""
-    log_retention_days: int = 30
+    log_retention_days: LogRetentionDays = 30
     """Days CloudWatch keeps the worker's logs; one of the values CloudWatch Logs accepts."""
     vpc: bool = False
     """Run the function in the private subnets with the app security group (takes `PrivateSubnetIds`
     and `AppSecurityGroupId`), for logic that must reach the database or cache. The queue itself is
     polled by Lambda outside the VPC either way."""
 
-    @field_validator("log_retention_days")
-    @classmethod
-    def _known_retention(cls, days: int) -> int:
-        if days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
-        return days
 
     @model_validator(mode="after")
     def _window_for_big_batches(self) -> Worker:
@@ -117,10 +110,7 @@ class S3Fanout(Section):
     def _no_repeats(cls, events: list[str]) -> list[str]:
         if not events:
             raise ValueError("list at least one event type")
-        repeated = sorted({e for e in events if events.count(e) > 1})
-        if repeated:
-            raise ValueError(f"listed more than once: {', '.join(repeated)}")
-        return events
+        return reject_repeats(events)
 
 
 class Config(LayerSection):

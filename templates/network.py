@@ -18,16 +18,13 @@ from generator.cidr import CidrPlanError, check_subnets, plan_subnets
 from generator.iam import grant, service_role
 from generator.naming import logical_id
 from generator.resources import NO_EGRESS, output, suppress
-from generator.sections import LayerSection, Section
+from generator.sections import LayerSection, LogRetentionDays, Section, reject_repeats
 
 if TYPE_CHECKING:
     from generator.config import EnvConfig
 
 NAME = "network"
 DESCRIPTION = "VPC, public and private subnets over 2-6 AZs, NAT strategy, VPC endpoints, flow logs"
-
-# CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 # List prices quoted by seed 000 (USD): what the NAT choice costs, shown to the user by `strata build`.
 NAT_HOURLY, NAT_PER_GB = 0.059, 0.059
@@ -38,17 +35,11 @@ HOURS_PER_MONTH = 730
 class FlowLogs(Section):
     enabled: bool = True
     """Record the VPC's traffic in a CloudWatch log group (default on)."""
-    retention_days: int = 30
+    retention_days: LogRetentionDays = 30
     """Days CloudWatch keeps the records; one of the values CloudWatch Logs accepts."""
     traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
     """Which traffic to record: accepted, rejected or both."""
 
-    @field_validator("retention_days")
-    @classmethod
-    def _known_retention(cls, days: int) -> int:
-        if days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
-        return days
 
 
 class Config(LayerSection):
@@ -90,9 +81,7 @@ class Config(LayerSection):
     @field_validator("interface_endpoints", "gateway_endpoints")
     @classmethod
     def _no_repeats(cls, names: list[str]) -> list[str]:
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        reject_repeats(names)
         for name in names:
             if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)*", name):
                 raise ValueError(f"'{name}' is not a service name like ecr.api or logs")

@@ -30,9 +30,8 @@ from generator.iam import grant, service_role
 from generator.lambdas import function_code
 from generator.naming import physical_name
 from generator.resources import keep_data, output, parameter, suppress
-from generator.sections import LayerSection
+from generator.sections import LayerSection, LogRetentionDays
 from templates import dns
-from templates.network import LOG_RETENTION_DAYS
 
 if TYPE_CHECKING:
     from generator.config import EnvConfig
@@ -80,7 +79,7 @@ class Config(LayerSection):
     the web layer's listener protocol: HTTPS, passing the viewer's Host header, which the ALB's
     certificate must match (so use it with the dns layer on), or HTTP with `web.listener: http`
     (an ALB's own *.elb.amazonaws.com name has no certificate). Null: no second origin."""
-    log_retention_days: int = 30
+    log_retention_days: LogRetentionDays = 30
     """Days CloudWatch Logs keeps the invalidation function's log; one of the values it accepts."""
     access_logs: bool = True
     """Keep CloudFront's standard logs and S3's server access logs of the site bucket, in a separate
@@ -92,12 +91,6 @@ class Config(LayerSection):
     cannot exhaust the account's pool or CloudFront's invalidation rate. Null: no reservation (needed
     in accounts whose concurrency quota is still the new-account minimum of 10)."""
 
-    @field_validator("log_retention_days")
-    @classmethod
-    def _known_retention(cls, days: int) -> int:
-        if days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
-        return days
 
     @field_validator("api_path_pattern")
     @classmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,11 @@ from typing import Any
 import boto3
 
 from generator.config import EnvConfig
+from generator.lint import lint_templates
+from generator.output import render as render_text
+
+REPO = Path(__file__).resolve().parent.parent
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 
 BASE_ENV: dict[str, Any] = {
     "project": "demo",
@@ -130,3 +136,28 @@ def _wait(read, done: set[str], failed: set[str], timeout: float = 30.0) -> None
         assert status not in failed, f"status {status}"
         assert time.monotonic() < deadline, f"still {status} after {timeout}s"
         time.sleep(0.05)
+
+
+def lint_findings(templates: dict[str, tuple[Any, str]]) -> list[str]:
+    """cfn-lint (and Strata's rules) on `name -> (troposphere Template, region)`: every error and warning."""
+    jobs = [(name, render_text(f"{name}.json", t).text, region) for name, (t, region) in templates.items()]
+    return [str(f) for f in lint_templates(jobs)]
+
+
+def checkov_failures(templates: dict[str, Any], directory: Path) -> list[str]:
+    """checkov's failed checks on `name -> Template`. checkov lives in its own
+    venv (`make test` installs it first); without it this fails, never skips."""
+    assert CHECKOV.exists(), f"{CHECKOV} is missing: run `make test`, which installs checkov in its own venv"
+    for name, template in templates.items():
+        (directory / f"{name}.json").write_text(render_text(f"{name}.json", template).text)
+    run = subprocess.run(
+        [str(CHECKOV), "--quiet", "--compact", "--framework", "cloudformation", "--directory", str(directory),
+         "--skip-download", "-o", "json"],
+        capture_output=True, text=True, check=False,
+    )
+    report = json.loads(run.stdout)
+    reports = report if isinstance(report, list) else [report]
+    return [
+        f"{c['file_path']} {c['resource']} {c['check_id']}: {c['check_name']}"
+        for r in reports for c in r.get("results", {}).get("failed_checks", [])
+    ]

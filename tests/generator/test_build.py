@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from generator import output
-from generator.build import BuildError, build_envs
+from generator.build import build_envs
 from generator.cli import main
 from generator.config import env_files
 from generator.output import RenderedTemplate, check_limits, write_env

@@ -1,6 +1,5 @@
 """Bad parameter files: one clear message naming file, line and field; a non-zero exit; out/ untouched."""
 
-from pathlib import Path
 
 import pytest
 

@@ -1,48 +1,17 @@
 """What the data-tier tests (database, cache, messaging, storage) share: the
-lint + scan of a set of shapes, the moto stand-ins for the network the
+moto stand-ins for the network the
 layers sit in, and cutting from a template the resources moto's
 CloudFormation does not build."""
 
 from __future__ import annotations
 
 import copy
-import json
-import subprocess
-from pathlib import Path
 
 import boto3
-import pytest
 
-from generator.lint import lint_templates
-from generator.output import render as render_text
+from tests.helpers import checkov_failures, lint_findings  # noqa: F401  (the data-tier tests import them from here)
 
-CHECKOV = Path(__file__).resolve().parents[2] / ".venv-checkov" / "bin" / "checkov"
 REGION = "eu-west-1"
-
-
-def lint_findings(templates: dict[str, tuple[object, str]]) -> list[str]:
-    """cfn-lint (and Strata's rules) on `name -> (troposphere Template, region)`."""
-    jobs = [(name, render_text(f"{name}.json", t).text, region) for name, (t, region) in templates.items()]
-    return [str(f) for f in lint_templates(jobs)]
-
-
-def checkov_failures(templates: dict[str, object], directory: Path) -> list[str]:
-    """checkov's failed checks on `name -> Template` (checkov lives in its own venv: see the Makefile)."""
-    if not CHECKOV.exists():
-        pytest.skip("checkov is not installed (make scan installs it)")
-    for name, template in templates.items():
-        (directory / f"{name}.json").write_text(render_text(f"{name}.json", template).text)
-    run = subprocess.run(
-        [str(CHECKOV), "--quiet", "--compact", "--framework", "cloudformation", "--directory", str(directory),
-         "--skip-download", "-o", "json"],
-        capture_output=True, text=True, check=False,
-    )
-    report = json.loads(run.stdout)
-    reports = report if isinstance(report, list) else [report]
-    return [
-        f"{c['file_path']} {c['resource']} {c['check_id']}: {c['check_name']}"
-        for r in reports for c in r.get("results", {}).get("failed_checks", [])
-    ]
 
 
 def client(aws: str, service: str):

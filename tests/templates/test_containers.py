@@ -8,12 +8,11 @@ import boto3
 import pytest
 
 from generator.config import ConfigError, EnvConfig, load_config
-from generator.lint import lint_templates
 from generator.output import render as render_text
 from templates import containers, web
 from templates.containers import FARGATE_SIZES
-from tests.helpers import BASE_ENV, assert_props, deploy_stack, make_env, merge, only_resource, render, resources_of_type
-from tests.templates.test_web import checkov_failures, deploy_network_and_security
+from tests.helpers import BASE_ENV, assert_props, checkov_failures, deploy_stack, lint_findings, make_env, merge, render, resources_of_type
+from tests.templates.test_web import deploy_network_and_security
 
 WEB = {"enabled": True, "listener": "http"}
 REPOSITORY_ARN = {"Fn::GetAtt": ["Repository", "Arn"]}
@@ -297,22 +296,21 @@ SHAPES = {
 }
 
 
-def shape_templates() -> dict[str, tuple[str, str]]:
-    return {
-        name: (render_text(f"{name}.json", containers.build(make_env(**sections))).text, "eu-west-1")
-        for name, sections in SHAPES.items()
-    }
+def shapes() -> dict[str, tuple[object, str]]:
+    """Shape name -> (template, region)."""
+    built = {}
+    for name, sections in SHAPES.items():
+        env = make_env(**sections)
+        built[name] = (containers.build(env), env.region)
+    return built
 
 
 def test_lint_clean_in_every_shape():
-    findings = lint_templates([(name, text, region) for name, (text, region) in shape_templates().items()])
-    assert [str(f) for f in findings] == []
+    assert lint_findings(shapes()) == []
 
 
 def test_security_scan_clean_in_every_shape(tmp_path):
-    for name, (text, _) in shape_templates().items():
-        (tmp_path / f"{name}.json").write_text(text)
-    assert checkov_failures(tmp_path) == []
+    assert checkov_failures({name: t for name, (t, _) in shapes().items()}, tmp_path) == []
 
 
 # --- deploy on moto -----------------------------------------------------------------------

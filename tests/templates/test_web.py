@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 
 import boto3
 import pytest
 
 from generator.config import ConfigError, load_config
-from generator.lint import lint_templates
 from generator.output import render as render_text
 from templates import network, security, web
-from tests.helpers import assert_props, deploy_stack, make_env, only_resource, render, resources_of_type
+from tests.helpers import REPO, assert_props, checkov_failures, deploy_stack, lint_findings, make_env, only_resource, render, resources_of_type
 
 CERT = "arn:aws:acm:eu-west-1:111122223333:certificate/12345678-1234-1234-1234-123456789012"
 HTTPS = {"enabled": True, "listener": "https", "certificate_arn": CERT}
@@ -270,63 +267,36 @@ SHAPES = {
 }
 
 
-def shape_templates() -> dict[str, tuple[str, str]]:
-    """Shape name -> (template text, region)."""
+def shapes() -> dict[str, tuple[object, str]]:
+    """Shape name -> (template, region)."""
     built = {}
     for name, sections in SHAPES.items():
         env = make_env(**sections)
-        built[name] = (render_text(f"{name}.json", web.build(env)).text, env.region)
+        built[name] = (web.build(env), env.region)
     return built
 
 
 def test_lint_clean_in_every_shape():
-    findings = lint_templates([(name, text, region) for name, (text, region) in shape_templates().items()])
-    assert [str(f) for f in findings] == []
-
-
-CHECKOV = Path(__file__).resolve().parents[2] / ".venv-checkov" / "bin" / "checkov"
-
-
-def checkov_failures(directory: Path) -> list[str]:
-    """checkov's failed checks on every template in `directory` (it lives in
-    its own venv: see the Makefile)."""
-    if not CHECKOV.exists():
-        pytest.skip("checkov is not installed (make scan installs it)")
-    run = subprocess.run(
-        [str(CHECKOV), "--quiet", "--compact", "--framework", "cloudformation", "--directory", str(directory),
-         "--skip-download", "-o", "json"],
-        capture_output=True, text=True, check=False,
-    )
-    report = json.loads(run.stdout)
-    reports = report if isinstance(report, list) else [report]
-    return [
-        f"{c['file_path']} {c['resource']} {c['check_id']}: {c['check_name']}"
-        for r in reports for c in r.get("results", {}).get("failed_checks", [])
-    ]
+    assert lint_findings(shapes()) == []
 
 
 def test_security_scan_clean_in_every_shape(tmp_path):
-    for name, (text, _) in shape_templates().items():
-        (tmp_path / f"{name}.json").write_text(text)
-    assert checkov_failures(tmp_path) == []
+    assert checkov_failures({name: t for name, (t, _) in shapes().items()}, tmp_path) == []
 
 
 def test_shipped_parameter_files_lint_and_scan_clean(tmp_path):
     """The application tier exactly as dev.yaml and prod.yaml build it."""
     from templates import compute, containers
 
-    jobs = []
-    for path in ("parameters/dev.yaml", "parameters/prod.yaml"):
+    built = {}
+    for path in sorted((REPO / "parameters").glob("*.yaml")):
         env = load_config(path)
         for layer in (web, compute, containers):
             if env.section(layer.NAME).enabled:
-                name = f"{env.environment}-{layer.NAME}"
-                text = render_text(f"{name}.json", layer.build(env)).text
-                jobs.append((name, text, env.region))
-                (tmp_path / f"{name}.json").write_text(text)
-    assert {name for name, _, _ in jobs} >= {"dev-web", "dev-containers", "prod-web", "prod-compute", "prod-containers"}
-    assert [str(f) for f in lint_templates(jobs)] == []
-    assert checkov_failures(tmp_path) == []
+                built[f"{env.environment}-{layer.NAME}"] = (layer.build(env), env.region)
+    assert set(built) >= {"dev-web", "dev-containers", "prod-web", "prod-compute", "prod-containers"}
+    assert lint_findings(built) == []
+    assert checkov_failures({name: t for name, (t, _) in built.items()}, tmp_path) == []
 
 
 # --- deploy on moto ------------------------------------------------------------------
