@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError, computed_field
 
+from generator.deploy_config import DeployConfig
 from generator.sections import Section
 import templates.cache
 import templates.compute
@@ -58,6 +59,7 @@ class EnvConfig(Section):
     cache: templates.cache.Config = Field(default_factory=templates.cache.Config)
     messaging: templates.messaging.Config = Field(default_factory=templates.messaging.Config)
     storage: templates.storage.Config = Field(default_factory=templates.storage.Config)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
