@@ -2,16 +2,23 @@
 
 One environment is one root stack, `<project>-<environment>`, nesting a stack
 per layer, plus a stack per companion template (`<project>-<environment>-
-<companion>`, in the region the companion names), deployed first because
-the root reads their outputs. For each of them:
+<companion>`, in the region the companion names in Metadata.Strata.Region).
+Stacks feed each other by name, like layers do: a stack's parameter takes
+the output of the same name of another of the environment's stacks (the
+root gives the certificate companion its HostedZoneId, the companion gives
+the root its CloudFrontCertificateArn). A deploy goes round the stacks until
+a round changes nothing. For each stack:
 
 1. plan: a change set with `IncludeNestedStacks`, waited for, then walked:
    every nested change set is described too, so the plan lists the real
    resources inside the layers, not just "Modify Network". A nested stack
    that is removed has no nested change set; its resources are listed from
    the live stack instead, so a disabled layer still shows the database it
-   takes with it. An empty change set is "no changes" (CloudFormation says
-   so in several ways, all handled in `_no_changes`), and is deleted.
+   takes with it. An empty change set is "no changes", and is deleted;
+   CloudFormation says so in several ways, all handled in `Deployer.plan`:
+   an error from CreateChangeSet, a FAILED change set with either of two
+   reasons, an empty list, or nested stacks marked "Modify (Automatic)"
+   whose own change sets are empty.
 2. review: each change is classified. Replacing or removing a stateful
    resource (STATEFUL_TYPES) is refused unless the caller allows it;
    security-sensitive changes (IAM, security group rules, resource
@@ -32,9 +39,14 @@ A first deploy that fails deletes its stack (OnStackFailure=DELETE), so the
 next attempt starts clean; its events stay readable by stack id and the
 root cause is printed before that.
 
-This module only talks to CloudFormation (and S3 through
-`generator.package`) via boto3 clients; the endpoint may be AWS, LocalStack
-or `strata local`, and nothing here knows which.
+Parameters are never reset behind the user's back: a stack's parameter gets
+the template location, a `--parameter NAME=VALUE`, another stack's output,
+or else (on a deployed stack) its previous value when that differs from the
+default, so an image tag set by a pipeline survives a deploy.
+
+This module talks to AWS only through the boto3 clients it is given; the
+endpoint may be AWS, LocalStack or `strata local`, and nothing here knows
+which.
 """
 
 from __future__ import annotations
@@ -390,24 +402,25 @@ class Deployer:
             return reason
         return f"{reason} ({nested.get('StatusReason', 'no reason given')})"
 
-    def _describe_all(self, change_set_id: str) -> list[dict]:
+    def _describe_all(self, change_set_id: str) -> tuple[str, list[dict]]:
+        """The id of the stack a change set is for, and all its resource changes."""
         changes, token = [], None
         while True:
             page = self.cfn.describe_change_set(ChangeSetName=change_set_id, **({"NextToken": token} if token else {}))
-            changes += page.get("Changes", [])
-            stack_id = page.get("StackId", "")
+            changes += [c["ResourceChange"] for c in page.get("Changes", [])
+                        if c.get("Type", "Resource") == "Resource" and "ResourceChange" in c]
             token = page.get("NextToken")
             if not token:
-                return [dict(c.get("ResourceChange", {}), _StackId=stack_id) for c in changes
-                        if c.get("Type", "Resource") == "Resource"]
+                return page.get("StackId", ""), changes
 
     def _walk(self, change_set_id: str, label: str) -> list[ResourceChange]:
         rows: list[ResourceChange] = []
-        for raw in self._describe_all(change_set_id):
+        stack_id, changes = self._describe_all(change_set_id)
+        for raw in changes:
             row = ResourceChange(
                 stack=label, action=raw.get("Action", ""), logical_id=raw.get("LogicalResourceId", ""),
                 resource_type=raw.get("ResourceType", ""), replacement=raw.get("Replacement", ""),
-                triggers=_triggers(raw.get("Details", [])), stack_id=raw["_StackId"],
+                triggers=_triggers(raw.get("Details", [])), stack_id=stack_id,
                 physical_id=raw.get("PhysicalResourceId", ""),
             )
             if row.resource_type != STACK_TYPE:
@@ -488,18 +501,18 @@ class Deployer:
             raise DeployFailed(f"{plan.stack_name}: executing the change set failed ({status}): "
                                f"{_error_message(exc)}", status, None) from None
         plan.change_set_id = ""
-        return self.follow(plan.stack_id, plan.stack_name, total=len(plan.changes), after=marker)
+        return self.follow(plan.stack_id, plan.stack_name, total=len(plan.changes), after=marker, label=plan.label)
 
     def _newest_event_id(self, stack: str) -> str:
         events = self.cfn.describe_stack_events(StackName=stack).get("StackEvents", [])
         return events[0]["EventId"] if events else ""
 
     def follow(self, stack_id: str, stack_name: str, *, total: int, after: str = "",
-               success: Iterable[str] = _SUCCESS) -> str:
+               success: Iterable[str] = _SUCCESS, label: str = "root") -> str:
         """Print the events of the stack and its nested stacks until a terminal
         state; `after` is the newest event id from before this operation."""
         success = set(success)
-        watch = {stack_id: "root"}
+        watch = {stack_id: label}
         seen: set[str] = set()
         done: set[tuple[str, str]] = set()
         events: list[Event] = []
@@ -520,7 +533,7 @@ class Deployer:
                         since = min(since or event.timestamp, event.timestamp)
                     if event.resource_type == STACK_TYPE and not event.is_stack_itself and event.physical_id \
                             and event.physical_id not in watch:
-                        watch[event.physical_id] = (event.logical_id if event.stack == "root"
+                        watch[event.physical_id] = (event.logical_id if event.stack == label
                                                     else f"{event.stack}/{event.logical_id}")
                         order.append(event.physical_id)
                 fresh += batch
@@ -528,7 +541,7 @@ class Deployer:
                 events.append(event)
                 if not event.is_stack_itself and not event.status.endswith("_IN_PROGRESS"):
                     done.add((event.stack_id, event.logical_id))
-                if (event.stack == "root" or not event.is_stack_itself) and event.status != "REVIEW_IN_PROGRESS":
+                if (event.stack == label or not event.is_stack_itself) and event.status != "REVIEW_IN_PROGRESS":
                     self._print_event(event, len(done), total)
             terminal = not status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS"
             if terminal and (started or not stack):
@@ -627,6 +640,7 @@ class Deployer:
                                                    EnableTerminationProtection=config.termination_protection)
             changed.append(f"termination protection {'on' if config.termination_protection else 'off'}")
         targets = [("root", stack["StackId"]), *self.nested_stacks(stack["StackId"])]
+        updated = []
         for label, physical in targets:
             current = self._policy(physical)
             if config.protect_stateful:
@@ -637,8 +651,10 @@ class Deployer:
                 continue
             if current != wanted:
                 self.cfn.set_stack_policy(StackName=physical, StackPolicyBody=json.dumps(wanted, sort_keys=True))
-                changed.append(f"stack policy {'protecting stateful resources' if config.protect_stateful else 'lifted'}"
-                               f" on {label}")
+                updated.append(label)
+        if updated:
+            what = "protecting stateful resources" if config.protect_stateful else "lifted"
+            changed.append(f"stack policy {what} on {', '.join(updated)}")
         return changed
 
     def _policy(self, stack: str) -> dict | None:

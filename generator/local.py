@@ -37,10 +37,11 @@ because the gap is gone or because the patched code moved):
   layer skips the check for such types, as moto already does for their
   resources;
 - moto's own handlers for some emulated types crash on valid templates
-  (e.g. an AWS::KMS::Key with Tags: KeyError 'TagKey'), failing the whole
-  stack with a 500; the layer logs the crash and leaves that one resource
-  out, as moto does for types it does not emulate at all. Errors moto
-  raises on purpose (API errors) still fail the deploy;
+  (an AWS::KMS::Key with Tags: KeyError 'TagKey') or reject names moto
+  generated itself (an RDS instance identifier over 63 characters), failing the
+  whole stack; the layer logs the error and leaves that one resource out,
+  as moto does for the types it does not emulate at all. CloudFormation's
+  own errors (a missing parameter, a bad template) still fail the deploy;
 - a route table created by a stack is never deleted with it (moto's
   RouteTable has no delete hook), so deleting any stack with a VPC fails
   with DependencyViolation, and a nested one silently vanishes;
@@ -59,6 +60,7 @@ import contextlib
 import logging
 import socket
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -267,13 +269,13 @@ def _parse_output(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _tolerant(original: Callable[..., Any]) -> Callable[..., Any]:
     def handler(logical_id: str, resource_json: dict, resources_map: Any, account_id: str, region_name: str) -> Any:
-        from moto.core.exceptions import ServiceException, _RESTError
+        from moto.cloudformation.exceptions import CloudFormationError
 
         try:
             return original(logical_id, resource_json, resources_map, account_id, region_name)
-        except (ServiceException, _RESTError):
+        except CloudFormationError:
             raise
-        except Exception as exc:  # a crash inside moto, not an API error
+        except Exception as exc:  # noqa: BLE001 - moto's resource handler failed, not the template
             # moto retries a resource it could not create each time it is referenced: say it once
             where = (resources_map["AWS::StackId"], logical_id)
             if where not in _warned:
@@ -366,6 +368,7 @@ def _quiet() -> None:
     # the deploy output already says what matters.
     for name in ("werkzeug", "moto"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Tried to parse .* but it's not supported", category=UserWarning)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -311,6 +311,24 @@ def test_fix_a_crashing_resource_is_left_out(cfn, patched, caplog):
     assert "moto could not emulate Key (AWS::KMS::Key)" in caplog.text
 
 
+# moto names an instance <stack>-<logical id>-<suffix>; in a nested stack that is over RDS's 63 characters
+LONG_NAMED_STACK = "strata-prod-Database-1CK7N6PUP8QP"
+DB_INSTANCE = {"Resources": {"DatabaseInstance1": {"Type": "AWS::RDS::DBInstance", "Properties": {
+    "Engine": "postgres", "DBInstanceClass": "db.t3.micro", "AllocatedStorage": "20", "MasterUsername": "app",
+    "MasterUserPassword": "not-a-real-secret"}}, "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}}}
+
+
+def test_gap_moto_rejects_an_instance_name_it_generated(cfn):
+    described = _change_set(cfn, LONG_NAMED_STACK, DB_INSTANCE)
+    with pytest.raises(ClientError, match="DBInstanceIdentifier is not a valid identifier"):
+        cfn.execute_change_set(ChangeSetName=described["ChangeSetId"])
+
+
+def test_fix_a_resource_moto_rejects_is_left_out(cfn, patched, caplog):
+    assert _deploy(cfn, LONG_NAMED_STACK, DB_INSTANCE)["StackStatus"] == "CREATE_COMPLETE"
+    assert "moto could not emulate DatabaseInstance1 (AWS::RDS::DBInstance)" in caplog.text
+
+
 VPC_WITH_ROUTE_TABLE = {"Resources": {
     "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.9.0.0/16"}},
     "Routes": {"Type": "AWS::EC2::RouteTable", "Properties": {"VpcId": {"Ref": "Vpc"}}},

@@ -201,6 +201,18 @@ def test_a_removed_layer_lists_what_it_takes_with_it(stub):
     assert [c.logical_id for c in plan.security] == ["DbSecurityGroup"]
 
 
+def test_a_long_change_set_is_read_to_its_last_page(stub):
+    deployer, stubber, _ = stub
+    stubber.add_response("describe_stacks", _stacks(), {"StackName": "demo-tiny"})
+    stubber.add_response("create_change_set", {"Id": CHANGE_SET_ARN, "StackId": STACK_ARN})
+    first = {**_change_set([_change("Add", "A", "AWS::SNS::Topic")]), "NextToken": "page-2"}
+    stubber.add_response("describe_change_set", first, {"ChangeSetName": CHANGE_SET_ARN})
+    stubber.add_response("describe_change_set", first, {"ChangeSetName": CHANGE_SET_ARN})
+    stubber.add_response("describe_change_set", _change_set([_change("Add", "B", "AWS::SQS::Queue")]),
+                         {"ChangeSetName": CHANGE_SET_ARN, "NextToken": "page-2"})
+    assert [c.logical_id for c in _plan(deployer).changes] == ["A", "B"]
+
+
 # --- security-sensitive changes ----------------------------------------------------------------
 
 def test_an_iam_policy_change_is_security_sensitive(stub):
@@ -398,8 +410,7 @@ def test_protect_turns_on_termination_protection_and_policies_on_every_stack(stu
         stubber.add_response("get_stack_policy", {}, {"StackName": stack})
         stubber.add_response("set_stack_policy", {}, {"StackName": stack, "StackPolicyBody": policy})
     notes = deployer.protect("demo-tiny", DeployConfig(termination_protection=True, protect_stateful=True))
-    assert notes == ["termination protection on", "stack policy protecting stateful resources on root",
-                     "stack policy protecting stateful resources on Database"]
+    assert notes == ["termination protection on", "stack policy protecting stateful resources on root, Database"]
 
 
 def test_protect_changes_nothing_already_in_place(stub):
