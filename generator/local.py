@@ -363,12 +363,22 @@ def is_moto(endpoint_url: str, timeout: float = 1.0) -> bool:
 
 # --- the server -------------------------------------------------------------------
 
-def _quiet() -> None:
-    # werkzeug logs every request and moto warns about every skipped type;
-    # the deploy output already says what matters.
-    for name in ("werkzeug", "moto"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message="Tried to parse .* but it's not supported", category=UserWarning)
+@contextlib.contextmanager
+def _quiet(quiet: bool) -> Iterator[None]:
+    # werkzeug logs every request and moto warns about every skipped type (its
+    # logger says the same as the Python warning, once); in a one-shot
+    # command the deploy output already says what matters.
+    loggers = [logging.getLogger(name) for name in ("werkzeug", "moto")] if quiet else []
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Tried to parse .* but it's not supported", category=UserWarning)
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -383,10 +393,8 @@ def server(host: str = "127.0.0.1", port: int | None = None, quiet: bool = True)
     yields its URL and stops it (and removes the layer) on exit."""
     from moto.server import ThreadedMotoServer
 
-    if quiet:
-        _quiet()
     moto_server = ThreadedMotoServer(ip_address=host, port=port or free_port(host), verbose=False)
-    with compat():
+    with _quiet(quiet), compat():
         moto_server.start()
         try:
             bound_host, bound_port = moto_server.get_host_and_port()
