@@ -17,6 +17,7 @@ from generator.compose import build_layers, compose_root
 from generator.config import EnvConfig, load_config
 from generator.lint import Finding, LintCache, lint_templates
 from generator.output import RenderedTemplate, check_limits, manifest, render, write_env
+from generator.resources import deploy_region
 
 ROOT_FILE = "root.json"
 
@@ -69,7 +70,10 @@ def render_env(env: EnvConfig) -> EnvBuild:
 
 def lint_builds(builds: list[EnvBuild], cache: LintCache) -> list[Finding]:
     started = time.perf_counter()
-    jobs = [(f"{b.env.environment}/{t.file}", t.text, b.env.region) for b in builds for t in b.templates]
+    jobs = [
+        (f"{b.env.environment}/{t.file}", t.text, deploy_region(t.body, b.env.region))
+        for b in builds for t in b.templates
+    ]
     findings = lint_templates(jobs, cache)
     for b in builds:
         b.timings["lint"] = (time.perf_counter() - started) / len(builds)

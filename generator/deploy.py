@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from generator import __version__
 from generator.package import ROOT_FILE, STACK_TYPE, BuiltEnv, Packaged, layout, read_build
+from generator.resources import deploy_region
 
 if TYPE_CHECKING:
     from generator.config import EnvConfig
@@ -788,7 +789,7 @@ def stack_name(env: EnvConfig) -> str:
 
 def companion_region(file: str, body: dict) -> str:
     """The region a companion template names in `Metadata.Strata.Region`."""
-    region = body.get("Metadata", {}).get("Strata", {}).get("Region")
+    region = deploy_region(body, "")
     if not region:
         raise DeployError(f"companion template {file} does not say where it deploys: it needs "
                           "Metadata.Strata.Region (e.g. us-east-1 for a CloudFront certificate)")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from troposphere import Join, Ref, Template, awslambda
 
-from generator.resources import template_location_parameters
+from generator.resources import strata_metadata, template_location_parameters
 
 LAMBDA_SRC = Path(__file__).resolve().parent.parent / "lambda_src"
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
@@ -71,11 +71,7 @@ def function_code(template: Template, name: str) -> awslambda.Code:
     nested templates are copied to."""
     artifact = package_function(name)
     bucket, prefix = template_location_parameters(template)
-    metadata = dict(template.metadata)
-    strata = dict(metadata.get("Strata", {}))
-    strata["Artifacts"] = sorted({*strata.get("Artifacts", []), artifact.key})
-    metadata["Strata"] = strata
-    template.set_metadata(metadata)
+    strata_metadata(template, "Artifacts", sorted({*artifacts_of(template.to_dict()), artifact.key}))
     return awslambda.Code(S3Bucket=Ref(bucket), S3Key=Join("", [Ref(prefix), artifact.key]))
 
 

@@ -51,6 +51,20 @@ def template_location_parameters(template: Template) -> tuple[Parameter, Paramet
     return bucket, prefix
 
 
+def strata_metadata(template: Template, key: str, value: Any) -> None:
+    """Set `Metadata.Strata.<key>`: what Strata's own later steps read from a
+    template (the Lambda zips it needs, the region a companion deploys to)."""
+    metadata = dict(template.metadata)
+    metadata["Strata"] = {**metadata.get("Strata", {}), key: value}
+    template.set_metadata(metadata)
+
+
+def deploy_region(body: dict, default: str) -> str:
+    """The region a rendered template deploys to: `Metadata.Strata.Region`
+    when it names one (a companion pinned to us-east-1), else `default`."""
+    return body.get("Metadata", {}).get("Strata", {}).get("Region", default)
+
+
 def keep_data(resource: AWSObject, policy: str = "Retain") -> AWSObject:
     """Stateful resources keep their data when deleted or replaced: both
     DeletionPolicy and UpdateReplacePolicy, always together (`Snapshot` for

@@ -22,7 +22,7 @@ from pydantic import field_validator, model_validator
 from troposphere import Ref, Template, certificatemanager, route53
 
 from generator.naming import logical_id
-from generator.resources import keep_data, output, parameter, suppress
+from generator.resources import keep_data, output, parameter, strata_metadata, suppress
 from generator.sections import LayerSection
 
 if TYPE_CHECKING:
@@ -138,6 +138,7 @@ def companions(env: EnvConfig) -> dict[str, Template]:
         f"{CLOUDFRONT_CERTIFICATE_REGION} with HostedZoneId = the root stack's HostedZoneId output, then pass its "
         f"{CLOUDFRONT_CERTIFICATE_OUTPUT} output to the root stack's {CLOUDFRONT_CERTIFICATE_OUTPUT} parameter"
     ))
+    strata_metadata(t, "Region", CLOUDFRONT_CERTIFICATE_REGION)  # strata deploy and the lint gate read it
     extra = {"Default": cfg.hosted_zone_id} if cfg.hosted_zone_id else {}
     zone = parameter(
         t, "HostedZoneId", "AWS::Route53::HostedZone::Id",
