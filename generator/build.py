@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator import lambdas
+from generator import lambdas, uptodate
 from generator.compose import build_layers, compose_root
 from generator.config import EnvConfig, load_config
-from generator.lint import Finding, LintCache, lint_templates
+from generator.lint import Finding, LintCache, LintService, lint_templates
 from generator.output import RenderedTemplate, check_limits, manifest, render, write_env
 from generator.resources import deploy_region
 
@@ -68,27 +68,32 @@ def render_env(env: EnvConfig) -> EnvBuild:
     return EnvBuild(env, templates, artifacts, warnings, {"generate": time.perf_counter() - started})
 
 
-def lint_builds(builds: list[EnvBuild], cache: LintCache) -> list[Finding]:
+def lint_builds(builds: list[EnvBuild], cache: LintCache, service: LintService | None = None) -> list[Finding]:
     started = time.perf_counter()
     jobs = [
         (f"{b.env.environment}/{t.file}", t.text, deploy_region(t.body, b.env.region))
         for b in builds for t in b.templates
     ]
-    findings = lint_templates(jobs, cache)
+    findings = lint_templates(jobs, cache, service)
     for b in builds:
         b.timings["lint"] = (time.perf_counter() - started) / len(builds)
     return findings
 
 
-def build_envs(param_files: list[Path], out_root: Path, use_cache: bool = True) -> list[EnvBuild]:
+def build_envs(
+    param_files: list[Path], out_root: Path, use_cache: bool = True, service: LintService | None = None
+) -> list[EnvBuild]:
     """Load, render, lint and write every environment in `param_files`, or
-    raise (ConfigError, ComposeError, BuildError) with nothing written."""
+    raise (ConfigError, ComposeError, BuildError) with nothing written.
+    `service`: a LintService already warming up cfn-lint (optional)."""
     builds = [render_env(load_config(path)) for path in param_files]
     cache = LintCache(out_root / ".cache" / "lint.json" if use_cache else None)
-    findings = lint_builds(builds, cache)
+    findings = lint_builds(builds, cache, service)
     if findings:
         raise BuildError([f"lint: {finding}" for finding in findings])
-    for b in builds:
+    for path, b in zip(param_files, builds):
         write_env(out_root, b.env.environment, b.files())
+        if use_cache:
+            uptodate.record(out_root, b.env.environment, path)
     cache.save()
     return builds

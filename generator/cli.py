@@ -23,22 +23,35 @@ def _failures() -> tuple[type[Exception], ...]:
 
 
 def _param_files(args: argparse.Namespace) -> list[Path]:
-    from generator.config import ConfigError, env_files
+    from generator import env_files
 
     params_dir = Path(args.params_dir)
     if args.all:
         files = env_files(params_dir)
         if not files:
+            from generator.config import ConfigError
+
             raise ConfigError([f"{params_dir}: no parameter files (*.yaml) found"])
         return files
     return [params_dir / f"{args.env}.yaml"]
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from generator.build import build_envs
-    from templates import network
+    from generator import uptodate
 
-    builds = build_envs(_param_files(args), Path(args.out), use_cache=not args.no_cache)
+    files, out = _param_files(args), Path(args.out)
+    if not args.no_cache and all(uptodate.is_up_to_date(out, f.stem, f) for f in files):
+        for f in files:
+            print(f"{f.stem}: {out / f.stem} is up to date (no input changed since the last build)")
+        return 0
+
+    from generator.lint import LintService
+
+    with LintService(files) as service:  # cfn-lint starts up while the build below imports and generates
+        from generator.build import build_envs
+        from templates import network
+
+        builds = build_envs(files, out, use_cache=not args.no_cache, service=service)
     for b in builds:
         timings = ", ".join(f"{k} {v:.2f}s" for k, v in b.timings.items())
         print(f"{b.env.environment}: wrote {len(b.templates)} templates and {len(b.artifacts)} artifacts "

@@ -160,8 +160,3 @@ def load_config(path: Path | str) -> EnvConfig:
     if problems:
         raise ConfigError([format_error(path, lines, loc, message) for loc, message in problems])
     return env
-
-
-def env_files(params_dir: Path | str = "parameters") -> list[Path]:
-    """Every parameter file, sorted by name."""
-    return sorted(Path(params_dir).glob("*.yaml"))

@@ -131,21 +131,95 @@ def _lint_job(job: tuple[str, str, str]) -> list[Finding]:
     return _linter(region).lint(name, text)
 
 
-def lint_templates(jobs: list[tuple[str, str, str]], cache: LintCache | None = None) -> list[Finding]:
-    """Lint `(name, text, region)` jobs; return every error and warning.
-    Jobs the cache says passed are skipped; jobs that pass now are added to
-    the cache (the caller saves it once the build has been written)."""
-    cache = cache or LintCache(None)
-    keyed = [(job, LintCache.key(job[1], job[2])) for job in jobs]
-    todo = [(job, key) for job, key in keyed if not cache.passed(key)]
-    if len(todo) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+def _run(jobs: list[tuple[str, str, str]]) -> list[list[Finding]]:
+    """Findings per job, in order; over the cores when there are many jobs."""
+    if len(jobs) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
         # Build the Runners here, before forking: the workers inherit them
         # instead of each paying cfn-lint's start-up again.
-        for region in sorted({job[2] for job, _ in todo}):
+        for region in sorted({job[2] for job in jobs}):
             _linter(region)
-        with multiprocessing.get_context("fork").Pool(min(os.cpu_count() or 1, len(todo))) as pool:
-            results = pool.map(_lint_job, [job for job, _ in todo], chunksize=1)
+        with multiprocessing.get_context("fork").Pool(min(os.cpu_count() or 1, len(jobs))) as pool:
+            return pool.map(_lint_job, jobs, chunksize=1)
+    return [_lint_job(job) for job in jobs]
+
+
+class LintService:
+    """cfn-lint warming up in a child process while the build does its own work.
+
+    Importing cfn-lint and building its rules takes a second or more; loading
+    the parameter file and generating the templates takes about as long
+    again, mostly imports. Started first thing in `strata build`, the child
+    pays its start-up (for the regions `param_files` name) while the parent
+    pays its own, then lints what it is sent. Use it as a context manager:
+    leaving stops the child, also when the build failed before linting."""
+
+    def __init__(self, param_files: list[Path] = ()):  # type: ignore[assignment]
+        context = multiprocessing.get_context("fork")
+        self._conn, child_conn = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child_conn, list(param_files)), daemon=False)
+        self._process.start()
+        child_conn.close()
+
+    def run(self, jobs: list[tuple[str, str, str]]) -> list[list[Finding]]:
+        self._conn.send(jobs)
+        outcome = self._conn.recv()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def __enter__(self) -> LintService:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._conn.close()
+
+
+def _regions_named_in(param_files: list[Path]) -> list[str]:
+    """Best effort: the `region` of each parameter file (a bad file is the config loader's to report)."""
+    import yaml
+
+    regions = set()
+    for path in param_files:
+        try:
+            region = yaml.safe_load(Path(path).read_text()).get("region")
+        except Exception:  # noqa: BLE001 - only a warm-up hint
+            continue
+        if isinstance(region, str):
+            regions.add(region)
+    return sorted(regions)
+
+
+def _serve(conn, param_files: list[Path]) -> None:
+    for region in _regions_named_in(param_files):
+        _linter(region)
+    jobs = conn.recv()
+    try:
+        conn.send(_run(jobs))
+    except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        conn.send(exc)
+
+
+def lint_templates(
+    jobs: list[tuple[str, str, str]], cache: LintCache | None = None, service: LintService | None = None
+) -> list[Finding]:
+    """Lint `(name, text, region)` jobs; return every error and warning.
+    Jobs the cache says passed are skipped; jobs that pass now are added to
+    the cache (the caller saves it once the build has been written). With a
+    `service`, the linting happens in its warmed-up child process."""
+    cache = cache or LintCache(None)
+    keyed = [(job, LintCache.key(job[1], job[2])) for job in jobs]
+    # Largest first: lint time grows with a template's size, and starting the
+    # long ones early lets the cores finish together.
+    todo = sorted(((job, key) for job, key in keyed if not cache.passed(key)), key=lambda item: -len(item[0][1]))
+    todo_jobs = [job for job, _ in todo]
+    if not todo_jobs:
+        results = []
+    elif service:
+        results = service.run(todo_jobs)
     else:
-        results = [_lint_job(job) for job, _ in todo]
+        results = _run(todo_jobs)
     cache.add([key for (_, key), findings in zip(todo, results) if not findings])
     return [finding for findings in results for finding in findings]

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from generator.build import build_envs
-from generator.config import env_files
+from generator import env_files
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "tests" / "golden"

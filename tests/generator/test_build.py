@@ -8,7 +8,7 @@ import pytest
 from generator import output
 from generator.build import build_envs
 from generator.cli import main
-from generator.config import env_files
+from generator import env_files
 from generator.output import RenderedTemplate, check_limits, write_env
 from tests.golden import GOLDEN, REPO, golden_files
 from tests.helpers import MINIMAL_PARAMS, write_params
