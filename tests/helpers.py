@@ -138,6 +138,16 @@ def _wait(read, done: set[str], failed: set[str], timeout: float = 30.0) -> None
         time.sleep(0.05)
 
 
+def build_shapes(layer: Any, shapes: dict[str, dict]) -> dict[str, tuple[Any, str]]:
+    """Build `layer` once per named set of sections (merged over BASE_ENV):
+    name -> (template, region), ready for lint_findings and checkov_failures."""
+    built = {}
+    for name, sections in shapes.items():
+        env = make_env(**sections)
+        built[name] = (layer.build(env), env.region)
+    return built
+
+
 def lint_findings(templates: dict[str, tuple[Any, str]]) -> list[str]:
     """cfn-lint (and Strata's rules) on `name -> (troposphere Template, region)`: every error and warning."""
     jobs = [(name, render_text(f"{name}.json", t).text, region) for name, (t, region) in templates.items()]

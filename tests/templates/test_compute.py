@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from generator.config import ConfigError, EnvConfig, load_config
 from generator.output import render as render_text
 from templates import compute, web
-from tests.helpers import BASE_ENV, checkov_failures, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
+from tests.helpers import BASE_ENV, build_shapes, checkov_failures, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
 from tests.templates.test_web import deploy_network_and_security
 
 WEB = {"enabled": True, "listener": "http"}
@@ -375,21 +375,12 @@ SHAPES = {
 }
 
 
-def shapes() -> dict[str, tuple[object, str]]:
-    """Shape name -> (template, region)."""
-    built = {}
-    for name, sections in SHAPES.items():
-        env = make_env(**sections)
-        built[name] = (compute.build(env), env.region)
-    return built
-
-
 def test_lint_clean_in_every_shape():
-    assert lint_findings(shapes()) == []
+    assert lint_findings(build_shapes(compute, SHAPES)) == []
 
 
 def test_security_scan_clean_in_every_shape(tmp_path):
-    assert checkov_failures({name: t for name, (t, _) in shapes().items()}, tmp_path) == []
+    assert checkov_failures({name: t for name, (t, _) in build_shapes(compute, SHAPES).items()}, tmp_path) == []
 
 
 # --- deploy web + compute on moto -----------------------------------------------------

@@ -11,7 +11,7 @@ from generator.config import ConfigError, EnvConfig, load_config
 from generator.output import render as render_text
 from templates import containers, web
 from templates.containers import FARGATE_SIZES
-from tests.helpers import BASE_ENV, assert_props, checkov_failures, deploy_stack, lint_findings, make_env, merge, render, resources_of_type
+from tests.helpers import BASE_ENV, assert_props, build_shapes, checkov_failures, deploy_stack, lint_findings, make_env, merge, render, resources_of_type
 from tests.templates.test_web import deploy_network_and_security
 
 WEB = {"enabled": True, "listener": "http"}
@@ -296,21 +296,12 @@ SHAPES = {
 }
 
 
-def shapes() -> dict[str, tuple[object, str]]:
-    """Shape name -> (template, region)."""
-    built = {}
-    for name, sections in SHAPES.items():
-        env = make_env(**sections)
-        built[name] = (containers.build(env), env.region)
-    return built
-
-
 def test_lint_clean_in_every_shape():
-    assert lint_findings(shapes()) == []
+    assert lint_findings(build_shapes(containers, SHAPES)) == []
 
 
 def test_security_scan_clean_in_every_shape(tmp_path):
-    assert checkov_failures({name: t for name, (t, _) in shapes().items()}, tmp_path) == []
+    assert checkov_failures({name: t for name, (t, _) in build_shapes(containers, SHAPES).items()}, tmp_path) == []
 
 
 # --- deploy on moto -----------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from generator.config import ConfigError, load_config
 from generator.output import render as render_text
 from templates import network, security, web
-from tests.helpers import REPO, assert_props, checkov_failures, deploy_stack, lint_findings, make_env, only_resource, render, resources_of_type
+from tests.helpers import REPO, assert_props, build_shapes, checkov_failures, deploy_stack, lint_findings, make_env, only_resource, render, resources_of_type
 
 CERT = "arn:aws:acm:eu-west-1:111122223333:certificate/12345678-1234-1234-1234-123456789012"
 HTTPS = {"enabled": True, "listener": "https", "certificate_arn": CERT}
@@ -267,21 +267,12 @@ SHAPES = {
 }
 
 
-def shapes() -> dict[str, tuple[object, str]]:
-    """Shape name -> (template, region)."""
-    built = {}
-    for name, sections in SHAPES.items():
-        env = make_env(**sections)
-        built[name] = (web.build(env), env.region)
-    return built
-
-
 def test_lint_clean_in_every_shape():
-    assert lint_findings(shapes()) == []
+    assert lint_findings(build_shapes(web, SHAPES)) == []
 
 
 def test_security_scan_clean_in_every_shape(tmp_path):
-    assert checkov_failures({name: t for name, (t, _) in shapes().items()}, tmp_path) == []
+    assert checkov_failures({name: t for name, (t, _) in build_shapes(web, SHAPES).items()}, tmp_path) == []
 
 
 def test_shipped_parameter_files_lint_and_scan_clean(tmp_path):
