@@ -196,10 +196,24 @@ def _data_tier_fits_security(env: EnvConfig) -> list[Problem]:
     return problems
 
 
+def _cdn_api_origin_reachable(env: EnvConfig) -> list[Problem]:
+    """CloudFront forwards `static.api_path_pattern` to the ALB with the web
+    listener's protocol and the viewer's Host header. Over HTTPS the ALB's
+    certificate must match that host, which only the dns layer's domain gives
+    (an ALB's own *.elb.amazonaws.com name has no certificate)."""
+    if not (env.static.enabled and env.static.api_path_pattern and env.web.enabled):
+        return []
+    if env.web.listener == "https" and not env.dns.enabled:
+        return [(("static", "api_path_pattern"),
+                 "CloudFront reaches the ALB over HTTPS only with a certificate for the site's domain: "
+                 "enable the dns layer, or use web.listener: http")]
+    return []
+
+
 RULES: list[Callable[[EnvConfig], list[Problem]]] = [
     _wiring_needs_network, _bastion_needs_admin_cidr, _bastion_needs_compute, _app_tier_needs_security,
     _https_needs_certificate, _load_balancer_metrics_need_web, _shared_load_balancer, _ecr_pull_needs_repository,
-    _endpoints_without_nat, _data_tier_fits_security,
+    _endpoints_without_nat, _data_tier_fits_security, _cdn_api_origin_reachable,
 ]
 
 

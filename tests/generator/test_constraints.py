@@ -173,3 +173,17 @@ def test_the_shipped_prod_file_passes():
     env = load_config("parameters/prod.yaml")
     assert env.web.listener == "https" and env.compute.enabled and env.containers.path_patterns
     assert constraints.check(env) == []
+
+
+CDN_API = dict(static={"enabled": True, "api_path_pattern": "/api/*"}, containers={"enabled": True})
+
+
+def test_cloudfront_cannot_reach_an_https_alb_without_the_sites_certificate():
+    found = problems(web={"enabled": True, "listener": "https", "certificate_arn": CERT}, **CDN_API)
+    assert found["static.api_path_pattern"].startswith("CloudFront reaches the ALB over HTTPS only with a certificate")
+
+
+def test_cloudfront_reaches_an_http_alb_or_one_with_the_dns_certificate():
+    assert "static.api_path_pattern" not in problems(web={"enabled": True, "listener": "http"}, **CDN_API)
+    with_dns = problems(web={"enabled": True, "listener": "https"}, dns={"enabled": True, "domain": "example.com"}, **CDN_API)
+    assert "static.api_path_pattern" not in with_dns
