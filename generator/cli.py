@@ -102,7 +102,7 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every file in the parameters folder")
     build.add_argument("--params-dir", default="parameters", help="folder of parameter files (default: parameters)")
     build.add_argument("--out", default="out", help="output folder (default: out)")
-    build.add_argument("--no-cache", action="store_true", help="lint every template even if unchanged")
+    build.add_argument("--no-cache", action="store_true", help="build and lint everything even when nothing changed")
     build.set_defaults(func=cmd_build)
 
     lint = sub.add_parser("lint", help="lint existing templates with cfn-lint and Strata's checks")
