@@ -51,6 +51,19 @@ def write_params(tmp_path: Path, text: str = MINIMAL_PARAMS, name: str = "dev.ya
     return path
 
 
+def config_error(tmp_path: Path, data: dict) -> str:
+    """The ConfigError message load_config gives for `data` written as a parameter file."""
+    from generator.config import ConfigError, load_config
+
+    file = tmp_path / "test.yaml"
+    file.write_text(json.dumps(data))
+    try:
+        load_config(file)
+    except ConfigError as exc:
+        return str(exc)
+    raise AssertionError(f"{data} loaded without an error")
+
+
 def merge(base: dict, override: dict) -> dict:
     """Deep-merge `override` into a copy of `base` (dicts merge, anything else replaces)."""
     result = copy.deepcopy(base)

@@ -9,10 +9,10 @@ import boto3
 import pytest
 from pydantic import ValidationError
 
-from generator.config import ConfigError, EnvConfig, load_config
+from generator.config import EnvConfig
 from generator.output import render as render_text
 from templates import compute, web
-from tests.helpers import BASE_ENV, build_shapes, checkov_failures, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
+from tests.helpers import BASE_ENV, build_shapes, checkov_failures, config_error, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
 from tests.templates.test_web import deploy_network_and_security
 
 WEB = {"enabled": True, "listener": "http"}
@@ -322,11 +322,8 @@ def test_outputs_and_determinism():
 ])
 def test_bad_compute_fields_name_the_field(tmp_path, fields, path, fragment):
     data = merge(BASE_ENV, {"compute": {"enabled": True, **fields}})
-    file = tmp_path / "test.yaml"
-    file.write_text(json.dumps(data))
-    with pytest.raises(ConfigError) as raised:
-        load_config(file)
-    assert f" {path}: " in str(raised.value) and fragment in str(raised.value), str(raised.value)
+    message = config_error(tmp_path, data)
+    assert f" {path}: " in message and fragment in message, message
 
 
 def test_graviton_types_with_the_arm64_image_are_accepted():

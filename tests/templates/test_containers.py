@@ -7,11 +7,11 @@ import json
 import boto3
 import pytest
 
-from generator.config import ConfigError, EnvConfig, load_config
+from generator.config import EnvConfig
 from generator.output import render as render_text
 from templates import containers, web
 from templates.containers import FARGATE_SIZES
-from tests.helpers import BASE_ENV, assert_props, build_shapes, checkov_failures, deploy_stack, lint_findings, make_env, merge, render, resources_of_type
+from tests.helpers import BASE_ENV, assert_props, build_shapes, checkov_failures, config_error, deploy_stack, lint_findings, make_env, merge, render, resources_of_type
 from tests.templates.test_web import deploy_network_and_security
 
 WEB = {"enabled": True, "listener": "http"}
@@ -273,11 +273,8 @@ def test_every_valid_fargate_pair_is_accepted(cpu, memory):
 ])
 def test_bad_containers_fields_name_the_field(tmp_path, fields, path, fragment):
     data = merge(BASE_ENV, {"network": {"nat": "single"}, "containers": {"enabled": True, **fields}})
-    file = tmp_path / "test.yaml"
-    file.write_text(json.dumps(data))
-    with pytest.raises(ConfigError) as raised:
-        load_config(file)
-    assert f" {path}: " in str(raised.value) and fragment in str(raised.value), str(raised.value)
+    message = config_error(tmp_path, data)
+    assert f" {path}: " in message and fragment in message, message
 
 
 # --- lint and scan ----------------------------------------------------------------------

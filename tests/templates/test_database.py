@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from generator.config import ConfigError, EnvConfig, load_config
 from templates import database
-from tests.helpers import BASE_ENV, deploy_stack, make_env, merge, only_resource, render, resources_of_type
+from tests.helpers import BASE_ENV, config_error, deploy_stack, make_env, merge, only_resource, render, resources_of_type
 from tests.templates.data_support import (
     checkov_failures, client, lint_findings, network_stand_ins, stack_parameters, without_types,
 )
@@ -216,11 +216,8 @@ def test_bad_database_fields_name_the_field(tmp_path, fields, path, fragment):
 ])
 def test_db_port_must_suit_the_engine(tmp_path, engine, port, fragment):
     data = merge(env_data(engine=engine), {"security": {"db_port": port}})
-    file = tmp_path / "test.yaml"
-    file.write_text(json.dumps(data))
-    with pytest.raises(ConfigError) as raised:
-        load_config(file)
-    assert f" security.db_port: {fragment}" in str(raised.value), str(raised.value)
+    message = config_error(tmp_path, data)
+    assert f" security.db_port: {fragment}" in message, message
 
 
 def test_a_custom_port_in_auroras_range_is_accepted(tmp_path):

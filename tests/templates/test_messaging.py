@@ -10,7 +10,7 @@ import pytest
 from generator.config import ConfigError, EnvConfig, load_config
 from generator.lambdas import artifact_data, artifacts_of
 from templates import messaging
-from tests.helpers import BASE_ENV, deploy_stack, make_env, merge, only_resource, render, resources_of_type
+from tests.helpers import BASE_ENV, config_error, deploy_stack, make_env, merge, only_resource, render, resources_of_type
 from tests.templates.data_support import checkov_failures, client, lint_findings, network_stand_ins, stack_parameters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -273,11 +273,7 @@ def test_bad_messaging_fields_name_the_field(tmp_path, fields, path, fragment):
 
 def test_worker_in_the_vpc_needs_the_security_layer(tmp_path):
     data = merge(BASE_ENV, {"security": {"enabled": False}, "messaging": {"enabled": True, "worker": {"vpc": True}}})
-    file = tmp_path / "test.yaml"
-    file.write_text(json.dumps(data))
-    with pytest.raises(ConfigError) as raised:
-        load_config(file)
-    assert " messaging.worker.vpc: needs security.enabled: true" in str(raised.value)
+    assert " messaging.worker.vpc: needs security.enabled: true" in config_error(tmp_path, data)
 
 
 # --- lint and scan ---------------------------------------------------------------------

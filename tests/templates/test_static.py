@@ -9,12 +9,12 @@ import json
 import boto3
 import pytest
 
-from generator.config import ConfigError, EnvConfig, load_config
+from generator.config import EnvConfig
 from generator.lambdas import artifact_data, artifacts_of
 from generator.lint import lint_templates
 from generator.output import render as render_text
 from templates import static
-from tests.helpers import assert_props, deploy_stack, make_env, render, resources_of_type
+from tests.helpers import assert_props, config_error, deploy_stack, make_env, render, resources_of_type
 
 DISTRIBUTION_ARN = {"Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}"}
 STACK_UUID = {"StackUuid": {"Fn::Select": [0, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]}]}}
@@ -313,12 +313,9 @@ def test_output_is_deterministic():
 ])
 def test_bad_static_fields_name_the_field(tmp_path, fields, path, fragment):
     data = {"project": "demo", "environment": "test", "region": "eu-west-1", "static": {"enabled": True, **fields}}
-    file = tmp_path / "test.yaml"
-    file.write_text(json.dumps(data))  # JSON is YAML
-    with pytest.raises(ConfigError) as raised:
-        load_config(file)
-    assert f" {path}: " in str(raised.value) and fragment in str(raised.value)
-    assert str(raised.value).startswith(f"{file}:")
+    message = config_error(tmp_path, data)
+    assert f" {path}: " in message and fragment in message
+    assert message.startswith(f"{tmp_path / 'test.yaml'}:")
 
 
 def test_static_needs_no_other_layer():

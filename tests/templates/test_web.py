@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 
 import boto3
 import pytest
 
-from generator.config import ConfigError, load_config
+from generator.config import load_config
 from generator.output import render as render_text
 from templates import network, security, web
-from tests.helpers import REPO, assert_props, build_shapes, checkov_failures, deploy_stack, lint_findings, make_env, only_resource, render, resources_of_type
+from tests.helpers import REPO, assert_props, build_shapes, checkov_failures, config_error, deploy_stack, lint_findings, make_env, only_resource, render, resources_of_type
 
 CERT = "arn:aws:acm:eu-west-1:111122223333:certificate/12345678-1234-1234-1234-123456789012"
 HTTPS = {"enabled": True, "listener": "https", "certificate_arn": CERT}
@@ -247,11 +246,8 @@ def test_output_is_deterministic():
 def test_bad_web_fields_name_the_field(tmp_path, fields, path, fragment):
     data = {"project": "demo", "environment": "test", "region": "eu-west-1",
             "network": {"enabled": True}, "security": {"enabled": True}, "web": {"enabled": True, **fields}}
-    file = tmp_path / "test.yaml"
-    file.write_text(json.dumps(data))
-    with pytest.raises(ConfigError) as raised:
-        load_config(file)
-    assert f" {path}: " in str(raised.value) and fragment in str(raised.value), str(raised.value)
+    message = config_error(tmp_path, data)
+    assert f" {path}: " in message and fragment in message, message
 
 
 # --- lint and scan ---------------------------------------------------------------------
