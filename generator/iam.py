@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from awacs.aws import Action, Allow, Condition, Deny, PolicyDocument, Principal, Statement
+from awacs.aws import Action, Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
 from troposphere import Template, iam
 
@@ -24,6 +24,8 @@ class Grant:
     resources: tuple[Any, ...]
     conditions: dict[str, Any] | None = None
     wildcard_reason: str = ""
+    sid: str = ""
+    """Optional statement id, so a reviewer (and a test) can name the statement."""
 
     def __post_init__(self) -> None:
         if "*" in self.resources and not self.wildcard_reason:
@@ -39,6 +41,8 @@ def _statement(g: Grant) -> Statement:
     kwargs: dict[str, Any] = {"Effect": Allow, "Action": actions, "Resource": list(g.resources)}
     if g.conditions:
         kwargs["Condition"] = Condition(**g.conditions) if not isinstance(g.conditions, Condition) else g.conditions
+    if g.sid:
+        kwargs["Sid"] = g.sid
     return Statement(**kwargs)
 
 
@@ -88,4 +92,12 @@ def resource_policy(statements: list[tuple[Any, Grant]], deny: list[tuple[Any, G
     return PolicyDocument(
         Version="2012-10-17",
         Statement=[statement(p, g, Allow) for p, g in statements] + [statement(p, g, Deny) for p, g in deny],
+    )
+
+
+def deny_s3_without_tls(bucket_arn: Any, objects_arn: Any) -> tuple[Principal, Grant]:
+    """For a bucket policy's `deny` list: any request to the bucket or its
+    objects that does not use TLS is refused, whoever makes it."""
+    return Principal("*"), grant(
+        ["s3:*"], [bucket_arn, objects_arn], conditions=Condition(Bool("aws:SecureTransport", "false")), sid="DenyWithoutTls",
     )

@@ -20,13 +20,12 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from awacs import s3 as s3_actions
-from awacs.aws import Allow, ArnEquals, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import ArnEquals, Condition, Principal, StringEquals
 from pydantic import Field, field_validator
 from troposphere import Equals, GetAtt, If, Not, NoValue, Ref, Select, Split, Sub, Template
 from troposphere import awslambda, cloudfront, logs, s3, sqs
 
-from generator.iam import grant, service_role
+from generator.iam import deny_s3_without_tls, grant, resource_policy, service_role
 from generator.lambdas import function_code
 from generator.naming import physical_name
 from generator.resources import keep_data, output, parameter, suppress
@@ -154,13 +153,6 @@ def _bucket_name(env: EnvConfig) -> _BucketName:
     return _BucketName(f"{prefix}-${{StackUuid}}", {"StackUuid": stack_uuid})
 
 
-def _deny_without_tls(*resources) -> Statement:
-    return Statement(
-        Sid="DenyWithoutTls", Effect=Deny, Principal=Principal("*"), Action=[s3_actions.Action("*")],
-        Resource=list(resources), Condition=Condition(Bool("aws:SecureTransport", "false")),
-    )
-
-
 def _log_bucket(t: Template, cfg: Config, site_bucket_name: _BucketName) -> s3.Bucket:
     """CloudFront's standard logs (under cloudfront/) and the site bucket's
     S3 server access logs (under s3/). CloudFront delivers through an ACL grant
@@ -179,22 +171,16 @@ def _log_bucket(t: Template, cfg: Config, site_bucket_name: _BucketName) -> s3.B
     ))
     keep_data(bucket, "Retain")
     suppress(bucket, "CKV_AWS_18", "This is the access-log bucket; logging it into itself would log its own log writes")
-    t.add_resource(s3.BucketPolicy("AccessLogBucketPolicy", Bucket=Ref(bucket), PolicyDocument=PolicyDocument(
-        Version="2012-10-17",
-        Statement=[
-            Statement(
-                Sid="S3ServerAccessLogsOfTheSiteBucket",
-                Effect=Allow,
-                Principal=Principal("Service", ["logging.s3.amazonaws.com"]),
-                Action=[s3_actions.PutObject],
-                Resource=[Sub("${AccessLogBucket.Arn}/s3/*")],
-                Condition=Condition([
-                    ArnEquals({"aws:SourceArn": site_bucket_name.arn()}),
-                    StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}),
-                ]),
-            ),
-            _deny_without_tls(GetAtt(bucket, "Arn"), Sub("${AccessLogBucket.Arn}/*")),
-        ],
+    writes_access_logs = grant(
+        ["s3:PutObject"], [Sub("${AccessLogBucket.Arn}/s3/*")], sid="S3ServerAccessLogsOfTheSiteBucket",
+        conditions=Condition([
+            ArnEquals({"aws:SourceArn": site_bucket_name.arn()}),
+            StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}),
+        ]),
+    )
+    t.add_resource(s3.BucketPolicy("AccessLogBucketPolicy", Bucket=Ref(bucket), PolicyDocument=resource_policy(
+        [(Principal("Service", ["logging.s3.amazonaws.com"]), writes_access_logs)],
+        deny=[deny_s3_without_tls(GetAtt(bucket, "Arn"), Sub("${AccessLogBucket.Arn}/*"))],
     )))
     return bucket
 
@@ -475,17 +461,14 @@ def _bucket_policy(t: Template, bucket: s3.Bucket, distribution: cloudfront.Dist
     CloudFront service, and the condition pins it to our distribution's ARN);
     any request without TLS is denied, whoever makes it."""
     objects = Sub("${StaticBucket.Arn}/*")
-    document = PolicyDocument(Version="2012-10-17", Statement=[
-        Statement(
-            Sid="CloudFrontReadsThroughOriginAccessControl",
-            Effect=Allow,
-            Principal=Principal("Service", ["cloudfront.amazonaws.com"]),
-            Action=[s3_actions.GetObject],
-            Resource=[objects],
-            Condition=Condition(StringEquals({"AWS:SourceArn": _distribution_arn(distribution)})),
-        ),
-        _deny_without_tls(GetAtt(bucket, "Arn"), objects),
-    ])
+    reads = grant(
+        ["s3:GetObject"], [objects], sid="CloudFrontReadsThroughOriginAccessControl",
+        conditions=Condition(StringEquals({"AWS:SourceArn": _distribution_arn(distribution)})),
+    )
+    document = resource_policy(
+        [(Principal("Service", ["cloudfront.amazonaws.com"]), reads)],
+        deny=[deny_s3_without_tls(GetAtt(bucket, "Arn"), objects)],
+    )
     return t.add_resource(s3.BucketPolicy("StaticBucketPolicy", Bucket=Ref(bucket), PolicyDocument=document))
 
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Literal
 
-from awacs.aws import Bool, Condition, Principal
+from awacs.aws import Principal
 from pydantic import Field, field_validator, model_validator
 from troposphere import Equals, GetAtt, Not, Ref, Sub, Template, elasticloadbalancingv2 as elb, s3
 
-from generator.iam import grant, resource_policy
+from generator.iam import deny_s3_without_tls, grant, resource_policy
 from generator.resources import keep_data, output, parameter, suppress
 from generator.sections import LayerSection, Section
 from templates.dns import alias_records
@@ -194,9 +194,7 @@ def _access_log_bucket(t: Template, env: EnvConfig) -> s3.Bucket:
         Bucket=Ref(bucket),
         PolicyDocument=resource_policy(
             [(writer, grant(["s3:PutObject"], [Sub(f"${{{bucket.title}.Arn}}/{LOG_PREFIX}/AWSLogs/${{AWS::AccountId}}/*")]))],
-            deny=[(Principal("*"), grant(
-                ["s3:*"], [GetAtt(bucket, "Arn"), objects], conditions=Condition(Bool("aws:SecureTransport", "false")),
-            ))],
+            deny=[deny_s3_without_tls(GetAtt(bucket, "Arn"), objects)],
         ),
     ))
     return bucket
