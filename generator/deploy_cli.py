@@ -124,20 +124,28 @@ def cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    from generator import plan_report
+@contextlib.contextmanager
+def _packaged(args: argparse.Namespace, echo: Callable[[str], None]):
+    """What plan and deploy both start with: build, open the endpoint,
+    package, say what moto skips. Yields (env, packaged, Environment)."""
     from generator.deploy import Environment
 
-    document = args.json or args.markdown
-    echo = _stderr if document else _stdout
     env = _env(args)
     _build(args, echo)
     with _endpoint(args, echo) as endpoint_url:
         aws = _aws(args, env, endpoint_url)
         packaged = _package(args, env, aws, echo)
         _not_emulated(args, env, endpoint_url, echo)
-        plans = Environment(env, aws, echo, _overrides(args)).plan(packaged, Path(args.out) / env.environment,
-                                                                   keep=args.keep_change_set)
+        yield env, packaged, Environment(env, aws, echo, _overrides(args))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from generator import plan_report
+
+    document = args.json or args.markdown
+    echo = _stderr if document else _stdout
+    with _packaged(args, echo) as (env, packaged, environment):
+        plans = environment.plan(packaged, Path(args.out) / env.environment, keep=args.keep_change_set)
     if args.json:
         print(plan_report.as_json(env.environment, plans))
     elif args.markdown:
@@ -179,15 +187,8 @@ def _approve(args: argparse.Namespace) -> Callable[[Any], bool]:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from generator import plan_report
-    from generator.deploy import Environment
 
-    env = _env(args)
-    _build(args, _stdout)
-    with _endpoint(args, _stdout) as endpoint_url:
-        aws = _aws(args, env, endpoint_url)
-        packaged = _package(args, env, aws, _stdout)
-        _not_emulated(args, env, endpoint_url, _stdout)
-        environment = Environment(env, aws, _stdout, _overrides(args))
+    with _packaged(args, _stdout) as (env, packaged, environment):
         environment.deploy(
             packaged, Path(args.out) / env.environment, approve=_approve(args),
             show=lambda plan: print(plan_report.table([plan]), flush=True), allow_replacement=args.allow_replacement,
