@@ -140,6 +140,27 @@ def deploy_stack(endpoint_url: str, stack_name: str, body: dict | str, parameter
     return {r["LogicalResourceId"]: r for r in summaries}
 
 
+def deploy_network_and_security(aws: str, env: EnvConfig) -> dict[str, str]:
+    """Deploy the network and security layers' own templates (through change
+    sets, on moto) and return the ids the other layers take as parameters.
+    moto does not fill a stack's Outputs when it is created through a change
+    set, so the ids come from the stacks' resources."""
+    from templates import network, security
+
+    net = deploy_stack(aws, "network", render(network.build(env)))
+    sec = deploy_stack(aws, "security", render(security.build(env)), {"VpcId": net["Vpc"]["PhysicalResourceId"]})
+    azs = range(1, env.network.az_count + 1)
+    ids = {
+        "VpcId": net["Vpc"]["PhysicalResourceId"],
+        "PublicSubnetIds": ",".join(net[f"PublicSubnet{i}"]["PhysicalResourceId"] for i in azs),
+        "PrivateSubnetIds": ",".join(net[f"PrivateSubnet{i}"]["PhysicalResourceId"] for i in azs),
+    }
+    for group in ("Alb", "App", "Db", "Bastion"):
+        if f"{group}SecurityGroup" in sec:
+            ids[f"{group}SecurityGroupId"] = sec[f"{group}SecurityGroup"]["PhysicalResourceId"]
+    return ids
+
+
 def _wait(read, done: set[str], failed: set[str], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:

@@ -1,7 +1,6 @@
-"""What the data-tier tests (database, cache, messaging, storage) share: the
-moto stand-ins for the network the
-layers sit in, and cutting from a template the resources moto's
-CloudFormation does not build."""
+"""What the data-tier tests (database, cache, messaging, storage) share:
+cutting from a template the resources moto's CloudFormation does not build,
+and picking the parameters a template takes."""
 
 from __future__ import annotations
 
@@ -9,34 +8,11 @@ import copy
 
 import boto3
 
-from tests.helpers import checkov_failures, lint_findings  # noqa: F401  (the data-tier tests import them from here)
-
 REGION = "eu-west-1"
 
 
 def client(aws: str, service: str):
     return boto3.client(service, endpoint_url=aws, region_name=REGION)
-
-
-def network_stand_ins(aws: str, az_count: int = 2) -> dict[str, str]:
-    """A VPC with one private subnet per AZ, an app and a DB security group,
-    made through the API: the parameters the data layers take from the
-    network and security layers (whose own deploys are tested with them)."""
-    ec2 = client(aws, "ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:az_count]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index * 16}.0/20", AvailabilityZone=zone)["Subnet"]["SubnetId"]
-        for index, zone in enumerate(zones)
-    ]
-    groups = {
-        name: ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
-        for name in ("app", "db")
-    }
-    return {
-        "VpcId": vpc, "PrivateSubnetIds": ",".join(subnets),
-        "AppSecurityGroupId": groups["app"], "DbSecurityGroupId": groups["db"],
-    }
 
 
 def _mentions(node, names: set[str]) -> bool:

@@ -10,10 +10,8 @@ import pytest
 from generator.config import ConfigError, load_config
 from generator.resources import NO_EGRESS
 from templates import cache
-from tests.helpers import BASE_ENV, deploy_stack, make_env, merge, only_resource, render, resources_of_type
-from tests.templates.data_support import (
-    checkov_failures, client, lint_findings, network_stand_ins, stack_parameters, without_types,
-)
+from tests.helpers import BASE_ENV, checkov_failures, deploy_network_and_security, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
+from tests.templates.data_support import client, stack_parameters, without_types
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSIONS = {"partition_key": {"name": "session_id"}, "ttl_attribute": "expires_at"}
@@ -237,7 +235,7 @@ def test_cache_layer_deploys_alone_through_a_change_set(aws):
     replication group, its subnet group, the generated auth token, the egress
     rule on the app group; and moto's CloudFormation ignores a table's
     encryption, TTL and point-in-time recovery settings."""
-    ids = network_stand_ins(aws)
+    ids = deploy_network_and_security(aws, make_env())
     full = build(tables={"sessions": SESSIONS, "orders": ORDERS})
     body, cut = without_types(full, NOT_EMULATED)
     assert cut == ["AppToCacheEgress", "CacheAuthToken", "CacheReplicationGroup", "CacheSubnetGroup"]

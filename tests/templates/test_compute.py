@@ -12,8 +12,7 @@ from pydantic import ValidationError
 from generator.config import EnvConfig
 from generator.output import render as render_text
 from templates import compute, web
-from tests.helpers import BASE_ENV, build_shapes, checkov_failures, config_error, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
-from tests.templates.test_web import deploy_network_and_security
+from tests.helpers import BASE_ENV, build_shapes, checkov_failures, config_error, deploy_network_and_security, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
 
 WEB = {"enabled": True, "listener": "http"}
 

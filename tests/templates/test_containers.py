@@ -11,8 +11,7 @@ from generator.config import EnvConfig
 from generator.output import render as render_text
 from templates import containers, web
 from templates.containers import FARGATE_SIZES
-from tests.helpers import BASE_ENV, assert_props, build_shapes, checkov_failures, config_error, deploy_stack, lint_findings, make_env, merge, render, resources_of_type
-from tests.templates.test_web import deploy_network_and_security
+from tests.helpers import BASE_ENV, assert_props, build_shapes, checkov_failures, config_error, deploy_network_and_security, deploy_stack, lint_findings, make_env, merge, render, resources_of_type
 
 WEB = {"enabled": True, "listener": "http"}
 REPOSITORY_ARN = {"Fn::GetAtt": ["Repository", "Arn"]}

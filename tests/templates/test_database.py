@@ -10,10 +10,8 @@ from pydantic import ValidationError
 
 from generator.config import ConfigError, EnvConfig, load_config
 from templates import database
-from tests.helpers import BASE_ENV, config_error, deploy_stack, make_env, merge, only_resource, render, resources_of_type
-from tests.templates.data_support import (
-    checkov_failures, client, lint_findings, network_stand_ins, stack_parameters, without_types,
-)
+from tests.helpers import BASE_ENV, checkov_failures, config_error, deploy_network_and_security, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
+from tests.templates.data_support import client, stack_parameters, without_types
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -282,7 +280,7 @@ def test_database_layer_deploys_alone_through_a_change_set(aws):
     JSON above instead): the Aurora cluster and its parameter group, the
     instances joining it, RDS generating and rotating the master password in
     Secrets Manager, and the outputs that read the cluster."""
-    ids = network_stand_ins(aws)
+    ids = deploy_network_and_security(aws, make_env())
     body, cut = without_types(build(readers=1), NOT_EMULATED)
     assert cut == ["DatabaseCluster", "DatabaseClusterParameterGroup", "DatabaseInstance1", "DatabaseInstance2"]
 

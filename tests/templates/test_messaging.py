@@ -10,8 +10,8 @@ import pytest
 from generator.config import ConfigError, EnvConfig, load_config
 from generator.lambdas import artifact_data, artifacts_of
 from templates import messaging
-from tests.helpers import BASE_ENV, config_error, deploy_stack, make_env, merge, only_resource, render, resources_of_type
-from tests.templates.data_support import checkov_failures, client, lint_findings, network_stand_ins, stack_parameters
+from tests.helpers import BASE_ENV, checkov_failures, config_error, deploy_network_and_security, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
+from tests.templates.data_support import client, stack_parameters
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_ARN = {"Fn::GetAtt": ["MessagingKey", "Arn"]}
@@ -323,7 +323,7 @@ def test_worker_deploys_with_its_event_source_mapping(aws):
     Architectures, the queue policy, the topic policy, the subscription, the
     bucket's notification and policy, and the alarm (skipped by moto's
     CloudFormation; checked on the JSON above)."""
-    ids = network_stand_ins(aws)
+    ids = deploy_network_and_security(aws, make_env())
     body = build(s3_fanout={"enabled": True}, worker={"batch_size": 5, "max_concurrency": 3, "vpc": True})
     resources = deploy_stack(aws, "messaging", body, {**upload_artifacts(aws, body), **stack_parameters(body, ids)})
 

@@ -9,10 +9,8 @@ import pytest
 from generator.config import ConfigError, load_config
 from generator.resources import NO_EGRESS
 from templates import storage
-from tests.helpers import BASE_ENV, deploy_stack, make_env, merge, only_resource, render, resources_of_type
-from tests.templates.data_support import (
-    checkov_failures, client, lint_findings, network_stand_ins, stack_parameters, without_types,
-)
+from tests.helpers import BASE_ENV, checkov_failures, deploy_network_and_security, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
+from tests.templates.data_support import client, stack_parameters, without_types
 
 
 def build(network=None, **fields) -> dict:
@@ -163,7 +161,7 @@ def test_storage_layer_deploys_alone_through_a_change_set(aws):
     What moto does not emulate: the egress rule on the app group (cut), and
     the file system policy, backup policy and lifecycle (moto's CloudFormation
     does not apply them; checked on the JSON above)."""
-    ids = network_stand_ins(aws)
+    ids = deploy_network_and_security(aws, make_env())
     body, cut = without_types(build(access_point={"path": "/data", "uid": 1001, "gid": 1001}), NOT_EMULATED)
     assert cut == ["AppToStorageEgress"]
 

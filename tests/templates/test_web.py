@@ -8,8 +8,8 @@ import pytest
 
 from generator.config import load_config
 from generator.output import render as render_text
-from templates import network, security, web
-from tests.helpers import REPO, assert_props, build_shapes, checkov_failures, config_error, deploy_stack, lint_findings, make_env, only_resource, render, resources_of_type
+from templates import web
+from tests.helpers import REPO, assert_props, build_shapes, checkov_failures, config_error, deploy_network_and_security, deploy_stack, lint_findings, make_env, only_resource, render, resources_of_type
 
 CERT = "arn:aws:acm:eu-west-1:111122223333:certificate/12345678-1234-1234-1234-123456789012"
 HTTPS = {"enabled": True, "listener": "https", "certificate_arn": CERT}
@@ -287,24 +287,6 @@ def test_shipped_parameter_files_lint_and_scan_clean(tmp_path):
 
 
 # --- deploy on moto ------------------------------------------------------------------
-
-def deploy_network_and_security(aws: str, env) -> dict[str, str]:
-    """Deploy the network and security layers' own templates and return the
-    ids the application layers take as parameters. moto does not fill a
-    stack's Outputs when it is created through a change set, so the ids come
-    from the stacks' resources."""
-    net = deploy_stack(aws, "network", render(network.build(env)))
-    sec = deploy_stack(aws, "security", render(security.build(env)), {"VpcId": net["Vpc"]["PhysicalResourceId"]})
-    ids = {
-        "VpcId": net["Vpc"]["PhysicalResourceId"],
-        "PublicSubnetIds": ",".join(net[f"PublicSubnet{i}"]["PhysicalResourceId"] for i in (1, 2)),
-        "PrivateSubnetIds": ",".join(net[f"PrivateSubnet{i}"]["PhysicalResourceId"] for i in (1, 2)),
-    }
-    for group in ("Alb", "App", "Bastion"):
-        if f"{group}SecurityGroup" in sec:
-            ids[f"{group}SecurityGroupId"] = sec[f"{group}SecurityGroup"]["PhysicalResourceId"]
-    return ids
-
 
 def test_web_layer_deploys_alone_through_a_change_set(aws):
     """What moto shows: the ALB in the two public subnets with the ALB group,
