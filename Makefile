@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 STAMP := $(VENV)/.installed
 
-.PHONY: templates all test pytest scan golden bench docs clean
+.PHONY: templates all test imports pytest scan golden bench docs clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,11 @@ templates: $(STAMP)
 all: $(STAMP)
 	$(BIN)/strata build --all
 
-test: pytest scan
+test: imports pytest scan
+
+# The layout's import contract (setup.cfg [importlinter]): imports point one way.
+imports: $(STAMP)
+	$(BIN)/lint-imports
 
 # The scan tests call checkov too, so it is installed before pytest runs.
 pytest: $(STAMP) $(CHECKOV_VENV)/.installed
@@ -50,4 +54,4 @@ clean:
 	rm -rf out
 
 docs: $(STAMP)
-	$(BIN)/python -m generator.docs
+	$(BIN)/python -m generator.build.docs

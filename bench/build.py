@@ -51,10 +51,10 @@ def command_timings(args: list[str], repeat: int) -> tuple[float, float]:
 
 def per_template(env_name: str, params_dir: Path) -> list[tuple[str, float, float]]:
     """(template, generation seconds, lint seconds) for one environment, in-process."""
-    from generator.compose import build_layers, compose_root, enabled_layers
-    from generator.config import load_config
-    from generator.lint import Linter
-    from generator.resources import apply_tags
+    from generator.build.compose import build_layers, compose_root, enabled_layers
+    from generator.build.config import load_config
+    from generator.build.lint import Linter
+    from generator.cfn.resources import apply_tags
 
     env = load_config(params_dir / f"{env_name}.yaml")
     linter = Linter(env.region)  # start-up paid once, reported apart
@@ -77,7 +77,7 @@ def per_template(env_name: str, params_dir: Path) -> list[tuple[str, float, floa
 
 def linter_startup() -> float:
     code = (
-        "import time; t=time.perf_counter(); from generator.lint import Linter; Linter('eu-west-1');"
+        "import time; t=time.perf_counter(); from generator.build.lint import Linter; Linter('eu-west-1');"
         "print(time.perf_counter()-t)"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, text=True, env=CHILD_ENV)

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from generator import __version__
 
+
 def _failures() -> tuple[type[Exception], ...]:
-    from generator.build import BuildError
-    from generator.cidr import CidrPlanError
-    from generator.compose import ComposeError
-    from generator.config import ConfigError
-    from generator.deploy_cli import ERRORS
+    from generator.build.compose import ComposeError
+    from generator.build.config import ConfigError
+    from generator.build.pipeline import BuildError
+    from generator.cfn.cidr import CidrPlanError
+    from generator.deploy.commands import ERRORS
 
     return (ConfigError, ComposeError, BuildError, CidrPlanError, *ERRORS)
 
@@ -29,7 +30,7 @@ def _param_files(args: argparse.Namespace) -> list[Path]:
     if args.all:
         files = env_files(params_dir)
         if not files:
-            from generator.config import ConfigError
+            from generator.build.config import ConfigError
 
             raise ConfigError([f"{params_dir}: no parameter files (*.yaml) found"])
         return files
@@ -37,7 +38,7 @@ def _param_files(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from generator import uptodate
+    from generator.build import uptodate
 
     files, out = _param_files(args), Path(args.out)
     if not args.no_cache and all(uptodate.is_up_to_date(out, f.stem, f) for f in files):
@@ -45,10 +46,10 @@ def cmd_build(args: argparse.Namespace) -> int:
             print(f"{f.stem}: {out / f.stem} is up to date (no input changed since the last build)")
         return 0
 
-    from generator.lint import LintService
+    from generator.build.lint import LintService
 
     with LintService(files) as service:  # cfn-lint starts up while the build below imports and generates
-        from generator.build import build_envs
+        from generator.build.pipeline import build_envs
         from templates import network
 
         builds = build_envs(files, out, use_cache=not args.no_cache, service=service)
@@ -65,8 +66,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from generator.build import BuildError
-    from generator.lint import lint_templates
+    from generator.build.pipeline import BuildError
+    from generator.build.lint import lint_templates
 
     jobs = []
     for name in args.paths:
@@ -91,6 +92,73 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _common(parser: argparse.ArgumentParser, bucket: bool = False) -> None:
+    parser.add_argument("--env", default="dev", help="environment: parameters/<env>.yaml (default: dev)")
+    parser.add_argument("--params-dir", default="parameters", help="folder of parameter files (default: parameters)")
+    parser.add_argument("--out", default="out", help="build output folder (default: out)")
+    parser.add_argument("--profile", help="AWS named profile (default: the standard credential chain)")
+    parser.add_argument("--region", help="AWS region (default: the parameter file's region)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--endpoint-url", help="AWS API endpoint, e.g. http://localhost:4566 for `strata local` "
+                                              "or LocalStack")
+    where.add_argument("--local", action="store_true",
+                       help="start a local moto endpoint for this command only (nothing is kept)")
+    if bucket:
+        parser.add_argument("--bucket", help="S3 bucket for templates (default: deploy.bucket, else "
+                                             "<project>-templates-<account>-<region>, created if missing)")
+        parser.add_argument("--prefix", help="key prefix in the bucket (default: deploy.prefix, else <env>/)")
+
+
+def _parameter_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
+                        help="value for a root or companion stack parameter (e.g. ContainerImageTag=v42); "
+                             "others keep their deployed value, or take their default on a first deploy")
+
+
+def _deploy_commands(sub: argparse._SubParsersAction) -> None:
+    """The deploy-side subcommands; their handlers live in generator/deploy/commands.py."""
+    from generator.deploy import commands
+    package = sub.add_parser("package", help="upload out/<env>/ to S3 under content-addressed keys")
+    _common(package, bucket=True)
+    package.set_defaults(func=commands.cmd_package)
+
+    plan = sub.add_parser("plan", help="build, package and show what a deploy would change (nested stacks included)")
+    _common(plan, bucket=True)
+    output = plan.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the plan as JSON")
+    output.add_argument("--markdown", action="store_true", help="print the plan as Markdown (pull request comment)")
+    plan.add_argument("--keep-change-set", action="store_true", help="keep the change sets for review in the console")
+    plan.add_argument("--no-build", action="store_true", help="use out/<env>/ as it is")
+    _parameter_option(plan)
+    plan.set_defaults(func=commands.cmd_plan)
+
+    deploy = sub.add_parser("deploy", help="plan, ask, execute, and follow the stack events")
+    _common(deploy, bucket=True)
+    deploy.add_argument("--yes", action="store_true", help="execute without asking")
+    deploy.add_argument("--allow-replacement", action="store_true",
+                        help="allow replacing or removing stateful resources listed in the plan")
+    deploy.add_argument("--no-build", action="store_true", help="use out/<env>/ as it is")
+    deploy.add_argument("--timeout", type=int, default=180, help="minutes to follow the deploy (default: 180)")
+    _parameter_option(deploy)
+    deploy.set_defaults(func=commands.cmd_deploy)
+
+    destroy = sub.add_parser("destroy", help="delete the environment's stacks")
+    _common(destroy)
+    destroy.add_argument("--yes", action="store_true", help="delete without asking for the stack name")
+    destroy.add_argument("--timeout", type=int, default=180, help="minutes to follow the deletion (default: 180)")
+    destroy.set_defaults(func=commands.cmd_destroy)
+
+    status = sub.add_parser("status", help="stack status, nested stacks and outputs")
+    _common(status)
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(func=commands.cmd_status)
+
+    local = sub.add_parser("local", help="serve a local AWS endpoint (moto) until stopped")
+    local.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    local.add_argument("--port", type=int, default=4566, help="port (default: 4566)")
+    local.set_defaults(func=commands.cmd_local)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="strata", description="Parameter files in, linted nested CloudFormation out.")
     top.add_argument("--version", action="version", version=f"strata {__version__}")
@@ -113,9 +181,7 @@ def parser() -> argparse.ArgumentParser:
     layers = sub.add_parser("layers", help="list the layers")
     layers.set_defaults(func=cmd_layers)
 
-    from generator import deploy_cli
-
-    deploy_cli.add_commands(sub)
+    _deploy_commands(sub)
     return top
 
 

@@ -1,7 +1,7 @@
 """The layers, one module each, in the order a person draws the architecture.
 
 Every module has `NAME`, `DESCRIPTION`, `Config` (its parameter-file section,
-a `generator.sections.LayerSection`) and `build(env) -> Template`: a
+a `generator.cfn.sections.LayerSection`) and `build(env) -> Template`: a
 standalone template whose inputs are Parameters and results are Outputs.
 Compose wires them by name; this order only breaks ties.
 """

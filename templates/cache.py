@@ -23,14 +23,14 @@ from awacs.aws import Condition, Principal, StringEquals
 from pydantic import Field, field_validator, model_validator
 from troposphere import GetAtt, Ref, Sub, Template, dynamodb, ec2, elasticache, kms, secretsmanager
 
-from generator import windows
-from generator.kms import customer_key, use_key
-from generator.naming import logical_id
-from generator.resources import NO_EGRESS, keep_data, output, parameter, suppress
-from generator.sections import LayerSection, Section
+from generator.cfn import windows
+from generator.cfn.kms import customer_key, use_key
+from generator.cfn.naming import logical_id
+from generator.cfn.resources import NO_EGRESS, keep_data, output, parameter, suppress
+from generator.cfn.sections import LayerSection, Section
 
 if TYPE_CHECKING:
-    from generator.config import EnvConfig
+    from generator.build.config import EnvConfig
 
 NAME = "cache"
 DESCRIPTION = "ElastiCache (Valkey or Redis) replication group and DynamoDB tables"

@@ -22,13 +22,13 @@ from troposphere import (
 )
 from troposphere.policies import AutoScalingRollingUpdate, AutoScalingScheduledAction, UpdatePolicy
 
-from generator.iam import grant, policy_document, service_role
-from generator.naming import logical_id
-from generator.resources import output, parameter, suppress
-from generator.sections import LayerSection, Section, reject_repeats
+from generator.cfn.iam import grant, policy_document, service_role
+from generator.cfn.naming import logical_id
+from generator.cfn.resources import output, parameter, suppress
+from generator.cfn.sections import LayerSection, Section, reject_repeats
 
 if TYPE_CHECKING:
-    from generator.config import EnvConfig
+    from generator.build.config import EnvConfig
 
 NAME = "compute"
 DESCRIPTION = "Launch template and Auto Scaling group in the private subnets, optional bastion"

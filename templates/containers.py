@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from troposphere import AWSHelperFn, GetAtt, If, Join, NoValue, Ref, Sub, Template, applicationautoscaling, ecr, ecs, iam, logs
 
-from generator.iam import grant, policy_document, service_role
-from generator.naming import physical_name
-from generator.resources import keep_data, output, parameter, suppress
-from generator.sections import LayerSection, LogRetentionDays, Section
+from generator.cfn.iam import grant, policy_document, service_role
+from generator.cfn.naming import physical_name
+from generator.cfn.resources import keep_data, output, parameter, suppress
+from generator.cfn.sections import LayerSection, LogRetentionDays, Section
 from templates.compute import (
     DATABASE_SECRET, ECR_PULL_ACTIONS, ECR_TOKEN_REASON, HAS_DATABASE_SECRET, database_secret,
 )
 
 if TYPE_CHECKING:
-    from generator.config import EnvConfig
+    from generator.build.config import EnvConfig
 
 NAME = "containers"
 DESCRIPTION = "ECR repository and ECS Fargate service behind the load balancer"

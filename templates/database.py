@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator, model_validator
 from troposphere import GetAtt, GetAZs, Ref, Select, Sub, Template, rds
 
-from generator import windows
-from generator.iam import service_role
-from generator.naming import logical_id
-from generator.resources import keep_data, output, parameter, suppress
-from generator.sections import LayerSection
+from generator.cfn import windows
+from generator.cfn.iam import service_role
+from generator.cfn.naming import logical_id
+from generator.cfn.resources import keep_data, output, parameter, suppress
+from generator.cfn.sections import LayerSection
 
 if TYPE_CHECKING:
-    from generator.config import EnvConfig
+    from generator.build.config import EnvConfig
 
 NAME = "database"
 DESCRIPTION = "Aurora cluster (writer and readers over the AZs) with its credentials in Secrets Manager"

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import field_validator, model_validator
 from troposphere import Ref, Template, certificatemanager, route53
 
-from generator.naming import logical_id
-from generator.resources import keep_data, output, parameter, strata_metadata, suppress
-from generator.sections import LayerSection
+from generator.cfn.naming import logical_id
+from generator.cfn.resources import keep_data, output, parameter, strata_metadata, suppress
+from generator.cfn.sections import LayerSection
 
 if TYPE_CHECKING:
-    from generator.config import EnvConfig
+    from generator.build.config import EnvConfig
 
 NAME = "dns"
 DESCRIPTION = "Route 53 hosted zone, ACM certificates and alias records"

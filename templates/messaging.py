@@ -24,15 +24,15 @@ from pydantic import Field, field_validator, model_validator
 from troposphere import GetAtt, Ref, Sub, Template, awslambda, cloudwatch, kms, logs, s3, sns, sqs
 from troposphere.validators import integer
 
-from generator.iam import grant, resource_policy, service_role
-from generator.kms import customer_key, use_key
-from generator.lambdas import function_code
-from generator.naming import logical_id
-from generator.resources import keep_data, output, parameter, suppress
-from generator.sections import LayerSection, LogRetentionDays, Section, reject_repeats
+from generator.cfn.iam import grant, resource_policy, service_role
+from generator.cfn.kms import customer_key, use_key
+from generator.cfn.lambdas import function_code
+from generator.cfn.naming import logical_id
+from generator.cfn.resources import keep_data, output, parameter, suppress
+from generator.cfn.sections import LayerSection, LogRetentionDays, Section, reject_repeats
 
 if TYPE_CHECKING:
-    from generator.config import EnvConfig
+    from generator.build.config import EnvConfig
 
 NAME = "messaging"
 DESCRIPTION = "SNS topic to SQS queue with a dead-letter queue and a worker Lambda, optional S3 fan-out"

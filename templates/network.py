@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator, model_validator
 from troposphere import GetAtt, GetAZs, Join, Ref, Select, Sub, Tags, Template, ec2, logs
 
-from generator.cidr import CidrPlanError, check_subnets, plan_subnets
-from generator.iam import grant, service_role
-from generator.naming import logical_id
-from generator.resources import NO_EGRESS, output, suppress
-from generator.sections import LayerSection, LogRetentionDays, Section, reject_repeats
+from generator.cfn.cidr import CidrPlanError, check_subnets, plan_subnets
+from generator.cfn.iam import grant, service_role
+from generator.cfn.naming import logical_id
+from generator.cfn.resources import NO_EGRESS, output, suppress
+from generator.cfn.sections import LayerSection, LogRetentionDays, Section, reject_repeats
 
 if TYPE_CHECKING:
-    from generator.config import EnvConfig
+    from generator.build.config import EnvConfig
 
 NAME = "network"
 DESCRIPTION = "VPC, public and private subnets over 2-6 AZs, NAT strategy, VPC endpoints, flow logs"

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 from pydantic import Field, field_validator
 from troposphere import GetAtt, Ref, Template, ec2
 
-from generator.resources import NO_EGRESS, output, parameter, suppress
-from generator.sections import LayerSection
+from generator.cfn.resources import NO_EGRESS, output, parameter, suppress
+from generator.cfn.sections import LayerSection
 
 if TYPE_CHECKING:
-    from generator.config import EnvConfig
+    from generator.build.config import EnvConfig
 
 NAME = "security"
 DESCRIPTION = "Security-group chain: ALB -> app -> database, bastion from the admin CIDR only"

@@ -25,15 +25,15 @@ from pydantic import Field, field_validator
 from troposphere import Equals, GetAtt, If, Not, NoValue, Ref, Select, Split, Sub, Template
 from troposphere import awslambda, cloudfront, logs, s3, sqs
 
-from generator.iam import deny_s3_without_tls, grant, resource_policy, service_role
-from generator.lambdas import function_code
-from generator.naming import physical_name
-from generator.resources import keep_data, output, parameter, suppress
-from generator.sections import LayerSection, LogRetentionDays
+from generator.cfn.iam import deny_s3_without_tls, grant, resource_policy, service_role
+from generator.cfn.lambdas import function_code
+from generator.cfn.naming import physical_name
+from generator.cfn.resources import keep_data, output, parameter, suppress
+from generator.cfn.sections import LayerSection, LogRetentionDays
 from templates import dns
 
 if TYPE_CHECKING:
-    from generator.config import EnvConfig
+    from generator.build.config import EnvConfig
 
 NAME = "static"
 DESCRIPTION = "Private S3 bucket behind CloudFront with cache invalidation on change"

@@ -18,12 +18,12 @@ from awacs.aws import Bool, Condition, Principal
 from pydantic import Field, field_validator, model_validator
 from troposphere import GetAtt, Ref, Select, Tags, Template, ec2, efs
 
-from generator.iam import grant, resource_policy
-from generator.resources import NO_EGRESS, keep_data, output, parameter
-from generator.sections import LayerSection, Section
+from generator.cfn.iam import grant, resource_policy
+from generator.cfn.resources import NO_EGRESS, keep_data, output, parameter
+from generator.cfn.sections import LayerSection, Section
 
 if TYPE_CHECKING:
-    from generator.config import EnvConfig
+    from generator.build.config import EnvConfig
 
 NAME = "storage"
 DESCRIPTION = "Encrypted EFS file system with a mount target in each private subnet and an access point"

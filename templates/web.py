@@ -21,13 +21,13 @@ from awacs.aws import Principal
 from pydantic import Field, field_validator, model_validator
 from troposphere import Equals, GetAtt, Not, Ref, Sub, Template, elasticloadbalancingv2 as elb, s3
 
-from generator.iam import deny_s3_without_tls, grant, resource_policy
-from generator.resources import keep_data, output, parameter, suppress
-from generator.sections import LayerSection, Section
+from generator.cfn.iam import deny_s3_without_tls, grant, resource_policy
+from generator.cfn.resources import keep_data, output, parameter, suppress
+from generator.cfn.sections import LayerSection, Section
 from templates.dns import alias_records
 
 if TYPE_CHECKING:
-    from generator.config import EnvConfig
+    from generator.build.config import EnvConfig
 
 NAME = "web"
 DESCRIPTION = "Internet-facing Application Load Balancer with HTTPS and target groups"

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from generator.build import build_envs
+from generator.build.pipeline import build_envs
 from generator import env_files
 
 REPO = Path(__file__).resolve().parent.parent

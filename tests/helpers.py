@@ -13,9 +13,9 @@ from typing import Any
 
 import boto3
 
-from generator.config import EnvConfig
-from generator.lint import lint_templates
-from generator.output import render as render_text
+from generator.build.config import EnvConfig
+from generator.build.lint import lint_templates
+from generator.build.output import render as render_text
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
@@ -53,7 +53,7 @@ def write_params(tmp_path: Path, text: str = MINIMAL_PARAMS, name: str = "dev.ya
 
 def config_error(tmp_path: Path, data: dict) -> str:
     """The ConfigError message load_config gives for `data` written as a parameter file."""
-    from generator.config import ConfigError, load_config
+    from generator.build.config import ConfigError, load_config
 
     file = tmp_path / "test.yaml"
     file.write_text(json.dumps(data))

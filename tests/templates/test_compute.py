@@ -9,8 +9,8 @@ import boto3
 import pytest
 from pydantic import ValidationError
 
-from generator.config import EnvConfig
-from generator.output import render as render_text
+from generator.build.config import EnvConfig
+from generator.build.output import render as render_text
 from templates import compute, web
 from tests.helpers import BASE_ENV, build_shapes, checkov_failures, config_error, deploy_network_and_security, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
 
@@ -334,7 +334,7 @@ def test_graviton_types_with_the_arm64_image_are_accepted():
 def test_root_stack_passes_the_ami_parameter_name_for_the_nested_stack_to_resolve():
     """The nested template resolves `AWS::SSM::Parameter::Value<...>`; a root
     parameter of that type would hand it an AMI id instead of a name."""
-    from generator.compose import build_layers, compose_root
+    from generator.build.compose import build_layers, compose_root
 
     env = make_env(web=WEB, compute={"enabled": True})
     root = render(compose_root(env, build_layers(env)))

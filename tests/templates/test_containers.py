@@ -7,8 +7,8 @@ import json
 import boto3
 import pytest
 
-from generator.config import EnvConfig
-from generator.output import render as render_text
+from generator.build.config import EnvConfig
+from generator.build.output import render as render_text
 from templates import containers, web
 from templates.containers import FARGATE_SIZES
 from tests.helpers import BASE_ENV, assert_props, build_shapes, checkov_failures, config_error, deploy_network_and_security, deploy_stack, lint_findings, make_env, merge, render, resources_of_type

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from generator.config import ConfigError, EnvConfig, load_config
+from generator.build.config import ConfigError, EnvConfig, load_config
 from templates import database
 from tests.helpers import BASE_ENV, checkov_failures, config_error, deploy_network_and_security, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
 from tests.templates.data_support import client, stack_parameters, without_types

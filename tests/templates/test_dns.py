@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 from troposphere import Template
 
-from generator.compose import build_layers, compose_root
-from generator.config import EnvConfig
-from generator.lambdas import artifact_data, artifacts_of
-from generator.lint import lint_templates
-from generator.output import render as render_text
+from generator.build.compose import build_layers, compose_root
+from generator.build.config import EnvConfig
+from generator.cfn.lambdas import artifact_data, artifacts_of
+from generator.build.lint import lint_templates
+from generator.build.output import render as render_text
 from templates import dns, static
 from tests.helpers import BASE_ENV, deploy_stack, make_env, merge, only_resource, render, resources_of_type
 from tests.templates.test_static import STAND_IN_DOMAIN, without_cloudfront

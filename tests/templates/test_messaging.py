@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.config import ConfigError, EnvConfig, load_config
-from generator.lambdas import artifact_data, artifacts_of
+from generator.build.config import ConfigError, EnvConfig, load_config
+from generator.cfn.lambdas import artifact_data, artifacts_of
 from templates import messaging
 from tests.helpers import BASE_ENV, checkov_failures, config_error, deploy_network_and_security, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
 from tests.templates.data_support import client, stack_parameters

@@ -9,10 +9,10 @@ import json
 import boto3
 import pytest
 
-from generator.config import EnvConfig
-from generator.lambdas import artifact_data, artifacts_of
-from generator.lint import lint_templates
-from generator.output import render as render_text
+from generator.build.config import EnvConfig
+from generator.cfn.lambdas import artifact_data, artifacts_of
+from generator.build.lint import lint_templates
+from generator.build.output import render as render_text
 from templates import static
 from tests.helpers import assert_props, config_error, deploy_stack, make_env, render, resources_of_type
 

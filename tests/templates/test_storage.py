@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from generator.config import ConfigError, load_config
-from generator.resources import NO_EGRESS
+from generator.build.config import ConfigError, load_config
+from generator.cfn.resources import NO_EGRESS
 from templates import storage
 from tests.helpers import BASE_ENV, checkov_failures, deploy_network_and_security, deploy_stack, lint_findings, make_env, merge, only_resource, render, resources_of_type
 from tests.templates.data_support import client, stack_parameters, without_types

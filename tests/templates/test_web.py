@@ -6,8 +6,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from generator.config import load_config
-from generator.output import render as render_text
+from generator.build.config import load_config
+from generator.build.output import render as render_text
 from templates import web
 from tests.helpers import REPO, assert_props, build_shapes, checkov_failures, config_error, deploy_network_and_security, deploy_stack, lint_findings, make_env, only_resource, render, resources_of_type
 

@@ -1,0 +1,225 @@
+"""The lint gate: cfn-lint, in-process, once per build.
+
+cfn-lint's start-up (importing it, building every rule) costs far more than
+checking one template, so one `Runner` is built per process and reused for
+every template; `cfnlint.api.lint()` would rebuild the rules on each call.
+Templates whose bytes, region and rule set have not changed since they last
+passed are not linted again (a cache under `out/.cache/`). With many
+templates to check, they are spread over the cores (fork start method, one
+Runner per worker).
+
+Errors *and* warnings fail the build; informational findings are not
+reported (cfn-lint's default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.build.checks import CHECKS_DIR
+
+# Below this many templates to check, forking costs more than it saves.
+PARALLEL_THRESHOLD = 4
+
+
+@dataclass(frozen=True)
+class Finding:
+    template: str
+    line: int
+    rule: str
+    resource: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f" {self.resource}" if self.resource else ""
+        return f"{self.template}:{self.line} {self.rule}{where}: {self.message}"
+
+
+def _cfnlint_version() -> str:
+    # Read from the installed metadata: importing cfnlint itself costs ~1 s,
+    # which a build whose templates are all cached must not pay.
+    return importlib.metadata.version("cfn-lint")
+
+
+def _rules_fingerprint() -> str:
+    """Strata's own rules are part of the cache key: editing one re-lints everything."""
+    digest = hashlib.sha256()
+    for path in sorted(CHECKS_DIR.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class Linter:
+    """One cfn-lint Runner (cfn-lint's rules plus Strata's checks) for one region."""
+
+    def __init__(self, region: str):
+        from cfnlint.config import ConfigMixIn
+        from cfnlint.runner import Runner
+
+        self.region = region
+        self.runner = Runner(ConfigMixIn([], regions=[region], append_rules=[str(CHECKS_DIR)]))
+
+    def lint(self, name: str, text: str) -> list[Finding]:
+        from cfnlint.decode.decode import decode_str
+
+        template, errors = decode_str(text)
+        matches = list(errors or []) if template is None else list(self.runner.validate_template(template))
+        return sorted(
+            (_finding(name, m) for m in matches if m.rule.severity in ("error", "warning")),
+            key=lambda f: (f.line, f.rule, f.message),
+        )
+
+
+def _finding(name: str, match) -> Finding:
+    path = list(getattr(match, "path", None) or [])
+    resource = str(path[1]) if len(path) > 1 and path[0] in ("Resources", "Outputs", "Parameters") else ""
+    return Finding(name, int(match.linenumber or 0), match.rule.id, resource, match.message)
+
+
+class LintCache:
+    """Keys of templates that passed: sha256 of (bytes, region, cfn-lint version, Strata rules)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._passed: set[str] = set()
+        if path and path.is_file():
+            try:
+                self._passed = set(json.loads(path.read_text()))
+            except (ValueError, TypeError):
+                self._passed = set()  # a damaged cache only costs a re-lint
+
+    @staticmethod
+    def key(text: str, region: str) -> str:
+        digest = hashlib.sha256()
+        for part in (text, region, _cfnlint_version(), _rules_fingerprint()):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        return digest.hexdigest()
+
+    def passed(self, key: str) -> bool:
+        return key in self._passed
+
+    def add(self, keys: list[str]) -> None:
+        self._passed.update(keys)
+
+    def save(self) -> None:
+        if not self.path:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted(self._passed)))
+        os.replace(tmp, self.path)
+
+
+_linters: dict[str, Linter] = {}
+
+
+def _linter(region: str) -> Linter:
+    if region not in _linters:
+        _linters[region] = Linter(region)
+    return _linters[region]
+
+
+def _lint_job(job: tuple[str, str, str]) -> list[Finding]:
+    name, text, region = job
+    return _linter(region).lint(name, text)
+
+
+def _run(jobs: list[tuple[str, str, str]]) -> list[list[Finding]]:
+    """Findings per job, in order; over the cores when there are many jobs."""
+    if len(jobs) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+        # Build the Runners here, before forking: the workers inherit them
+        # instead of each paying cfn-lint's start-up again.
+        for region in sorted({job[2] for job in jobs}):
+            _linter(region)
+        with multiprocessing.get_context("fork").Pool(min(os.cpu_count() or 1, len(jobs))) as pool:
+            return pool.map(_lint_job, jobs, chunksize=1)
+    return [_lint_job(job) for job in jobs]
+
+
+class LintService:
+    """cfn-lint warming up in a child process while the build does its own work.
+
+    Importing cfn-lint and building its rules takes a second or more; loading
+    the parameter file and generating the templates takes about as long
+    again, mostly imports. Started first thing in `strata build`, the child
+    pays its start-up (for the regions `param_files` name) while the parent
+    pays its own, then lints what it is sent. Use it as a context manager:
+    leaving stops the child, also when the build failed before linting."""
+
+    def __init__(self, param_files: list[Path] = ()):  # type: ignore[assignment]
+        context = multiprocessing.get_context("fork")
+        self._conn, child_conn = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child_conn, list(param_files)), daemon=False)
+        self._process.start()
+        child_conn.close()
+
+    def run(self, jobs: list[tuple[str, str, str]]) -> list[list[Finding]]:
+        self._conn.send(jobs)
+        outcome = self._conn.recv()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def __enter__(self) -> LintService:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._conn.close()
+
+
+def _regions_named_in(param_files: list[Path]) -> list[str]:
+    """Best effort: the `region` of each parameter file (a bad file is the config loader's to report)."""
+    import yaml
+
+    regions = set()
+    for path in param_files:
+        try:
+            region = yaml.safe_load(Path(path).read_text()).get("region")
+        except Exception:  # noqa: BLE001 - only a warm-up hint
+            continue
+        if isinstance(region, str):
+            regions.add(region)
+    return sorted(regions)
+
+
+def _serve(conn, param_files: list[Path]) -> None:
+    for region in _regions_named_in(param_files):
+        _linter(region)
+    jobs = conn.recv()
+    try:
+        conn.send(_run(jobs))
+    except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        conn.send(exc)
+
+
+def lint_templates(
+    jobs: list[tuple[str, str, str]], cache: LintCache | None = None, service: LintService | None = None
+) -> list[Finding]:
+    """Lint `(name, text, region)` jobs; return every error and warning.
+    Jobs the cache says passed are skipped; jobs that pass now are added to
+    the cache (the caller saves it once the build has been written). With a
+    `service`, the linting happens in its warmed-up child process."""
+    cache = cache or LintCache(None)
+    keyed = [(job, LintCache.key(job[1], job[2])) for job in jobs]
+    # Largest first: lint time grows with a template's size, and starting the
+    # long ones early lets the cores finish together.
+    todo = sorted(((job, key) for job, key in keyed if not cache.passed(key)), key=lambda item: -len(item[0][1]))
+    todo_jobs = [job for job, _ in todo]
+    if not todo_jobs:
+        results = []
+    elif service:
+        results = service.run(todo_jobs)
+    else:
+        results = _run(todo_jobs)
+    cache.add([key for (_, key), findings in zip(todo, results) if not findings])
+    return [finding for findings in results for finding in findings]

@@ -1,0 +1,122 @@
+"""The deploy safety net around the change sets: the refusal to lose data,
+termination protection, stack policies and rollback triggers, all from the
+parameter file's `deploy` section.
+
+A stack policy denying Update:Replace and Update:Delete on stateful
+resources is set on every stack (root and nested) when
+`deploy.protect_stateful` is on; `--allow-replacement` lifts it for exactly
+the reviewed resources and the deploy puts it back afterwards."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from generator.deploy.changes import STATEFUL_TYPES, Plan
+from generator.deploy.errors import Refused
+from generator.deploy.package import partition
+
+if TYPE_CHECKING:
+    from generator.build.deploy_section import DeployConfig
+    from generator.deploy.stacks import Deployer
+
+POLICY_SID = "StrataProtectStateful"
+ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
+
+
+
+def refuse_data_loss(plan: Plan, allow_replacement: bool) -> None:
+    if plan.loses_data and not allow_replacement:
+        rows = "\n".join(
+            f"  {c.stack}/{c.logical_id} ({c.resource_type}): {c.action}"
+            + (f", Replacement {c.replacement or 'not reported'}" if c.action == "Modify" else "")
+            + (f" [{'; '.join(c.triggers)}]" if c.triggers else "")
+            for c in plan.loses_data
+        )
+        raise Refused(
+            f"refusing to execute the change set for {plan.stack_name}: it replaces or removes stateful "
+            f"resources:\n{rows}\nIf that is intended (their DeletionPolicy/UpdateReplacePolicy decides what is "
+            "kept), run again with --allow-replacement."
+        )
+
+
+def protect(deployer: Deployer, stack_name: str, config: DeployConfig) -> list[str]:
+    """Bring termination protection and stack policies in line with the
+    parameter file. Returns what was changed, for the user."""
+    stack = deployer.stack(stack_name)
+    if not stack or stack["StackStatus"] in ("REVIEW_IN_PROGRESS", "DELETE_COMPLETE", "ROLLBACK_COMPLETE"):
+        return []
+    changed = []
+    if bool(stack.get("EnableTerminationProtection")) != config.termination_protection:
+        deployer.cfn.update_termination_protection(StackName=stack["StackId"],
+                                                   EnableTerminationProtection=config.termination_protection)
+        changed.append(f"termination protection {'on' if config.termination_protection else 'off'}")
+    targets = [("root", stack["StackId"]), *deployer.nested_stacks(stack["StackId"])]
+    updated = []
+    for label, physical in targets:
+        current = _policy(deployer, physical)
+        if config.protect_stateful:
+            wanted = stack_policy()
+        elif current and POLICY_SID in json.dumps(current):
+            wanted = ALLOW_ALL_POLICY
+        else:
+            continue
+        if current != wanted:
+            deployer.cfn.set_stack_policy(StackName=physical, StackPolicyBody=json.dumps(wanted, sort_keys=True))
+            updated.append(label)
+    if updated:
+        what = "protecting stateful resources" if config.protect_stateful else "lifted"
+        changed.append(f"stack policy {what} on {', '.join(updated)}")
+    return changed
+
+def _policy(deployer: Deployer, stack: str) -> dict | None:
+    body = deployer.cfn.get_stack_policy(StackName=stack).get("StackPolicyBody")
+    return json.loads(body) if body else None
+
+def relax(deployer: Deployer, plan: Plan) -> list[str]:
+    """Under --allow-replacement: exempt exactly the reviewed stateful
+    replacements from Strata's stack policy, stack by stack."""
+    relaxed = []
+    by_stack: dict[str, list[str]] = {}
+    for change in plan.loses_data:
+        if change.stack_id:
+            by_stack.setdefault(change.stack_id, []).append(change.logical_id)
+    for stack_id, logical_ids in sorted(by_stack.items()):
+        current = _policy(deployer, stack_id)
+        if current and POLICY_SID in json.dumps(current):
+            deployer.cfn.set_stack_policy(StackName=stack_id,
+                                      StackPolicyBody=json.dumps(stack_policy(logical_ids), sort_keys=True))
+            relaxed.append(f"stack policy lifted for {', '.join(sorted(logical_ids))} until the deploy ends")
+    return relaxed
+
+
+def stack_policy(exempt: Iterable[str] = ()) -> dict:
+    """Allow every update except replacing or deleting a stateful resource
+    (except the `exempt` logical ids)."""
+    deny: dict[str, Any] = {
+        "Sid": POLICY_SID, "Effect": "Deny", "Principal": "*", "Action": ["Update:Replace", "Update:Delete"],
+        "Condition": {"StringEquals": {"ResourceType": sorted(STATEFUL_TYPES)}},
+    }
+    exempt = sorted(set(exempt))
+    if exempt:
+        deny["NotResource"] = [f"LogicalResourceId/{logical_id}" for logical_id in exempt]
+    else:
+        deny["Resource"] = "*"
+    return {"Statement": [*ALLOW_ALL_POLICY["Statement"], deny]}
+
+
+def rollback_configuration(config: DeployConfig, account_id: str, region: str) -> dict | None:
+    """CloudFormation rollback triggers for `deploy.rollback_alarms`, ARNs built
+    from the caller's account (the parameter file names alarms, never accounts)."""
+    if not config.rollback_alarms:
+        return None
+    return {
+        "RollbackTriggers": [
+            {"Arn": f"arn:{partition(region)}:cloudwatch:{region}:{account_id}:alarm:{name}",
+             "Type": "AWS::CloudWatch::Alarm"}
+            for name in config.rollback_alarms
+        ],
+        "MonitoringTimeInMinutes": config.rollback_monitoring_minutes,
+    }
+
