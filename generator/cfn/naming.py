@@ -27,3 +27,12 @@ def physical_name(project: str, environment: str, *parts: str, max_length: int =
     look up). Truncated to `max_length` (63 fits S3, ALB target groups take 32)."""
     words = [w.lower() for p in (project, environment, *parts) for w in _WORD.findall(p)]
     return "-".join(words)[:max_length].rstrip("-")
+
+
+def ssm_path(project: str, environment: str, *parts: str) -> str:
+    """Parameter Store name `/<project>/<environment>/<parts...>`: where a layer
+    publishes a value for others to read by name (the catalog's launch forms,
+    the application's connection settings). Parts keep their case (an output
+    name such as `VpcId` stays readable); only characters SSM refuses are dropped."""
+    words = [re.sub(r"[^A-Za-z0-9_.\-]", "", str(p)) for p in (project, environment, *parts)]
+    return "/" + "/".join(w for w in words if w)

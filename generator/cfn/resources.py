@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from troposphere import AWSObject, Output, Parameter, Tags, Template, autoscaling, ec2
+from troposphere import AWSObject, Output, Parameter, Tags, Template, autoscaling, ec2, ssm
 
 # Every nested template is fetched from here; the root stack and every
 # template with Lambda code take the same two parameters.
@@ -34,6 +34,19 @@ def parameter(template: Template, name: str, type: str, description: str, **kwar
 def output(template: Template, name: str, value: Any, description: str) -> Output:
     """Declare a result of a layer; its name is what consuming layers' Parameters match."""
     return template.add_output(Output(name, Value=value, Description=description))
+
+
+def ssm_parameter(template: Template, title: str, name: Any, value: Any, description: str,
+                  list_value: bool = False) -> ssm.Parameter:
+    """Publish `value` in Parameter Store under `name` (see `naming.ssm_path`),
+    so stacks, launch forms and applications find it by name instead of by
+    literal. `list_value`: a comma-separated list (subnet ids), stored as
+    StringList. SSM keeps Standard-tier String parameters free of charge; a
+    value must be non-empty, so publish only values that always exist."""
+    return template.add_resource(ssm.Parameter(
+        title, Name=name, Type="StringList" if list_value else "String", Value=value,
+        Description=description, Tier="Standard",
+    ))
 
 
 def template_location_parameters(template: Template) -> tuple[Parameter, Parameter]:
