@@ -1,7 +1,8 @@
-"""The README's parameter reference, generated from the schema.
+"""The README's parameter reference and its table of connection settings,
+generated from the schema and from `generator/cfn/connections.py`.
 
 Field docstrings in each layer's `Config` are the single source; `make docs`
-rewrites the block between the markers in README.md, and a test fails when
+rewrites the blocks between the markers in README.md, and a test fails when
 the README is out of date.
 """
 
@@ -18,9 +19,11 @@ from pydantic._internal._docs_extraction import extract_docstrings_from_cls
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
 from generator.build.config import EnvConfig
+from generator.cfn import connections
 from templates import all_layers
 
 START, END = "<!-- parameters:start -->", "<!-- parameters:end -->"
+CONNECTIONS_START, CONNECTIONS_END = "<!-- connections:start -->", "<!-- connections:end -->"
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
@@ -82,13 +85,18 @@ def reference() -> str:
     return "\n".join(lines) + "\n"
 
 
-def updated_readme(text: str) -> str:
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+def _replace(text: str, start: str, end: str, body: str) -> str:
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise ValueError(f"README.md has no {START} ... {END} block")
-    return pattern.sub(lambda _: f"{START}\n{reference()}{END}", text)
+        raise ValueError(f"README.md has no {start} ... {end} block")
+    return pattern.sub(lambda _: f"{start}\n{body}{end}", text)
+
+
+def updated_readme(text: str) -> str:
+    text = _replace(text, START, END, reference())
+    return _replace(text, CONNECTIONS_START, CONNECTIONS_END, connections.reference_table())
 
 
 if __name__ == "__main__":
     README.write_text(updated_readme(README.read_text()))
-    print("README.md parameter reference regenerated", file=sys.stderr)
+    print("README.md parameter reference and connection settings regenerated", file=sys.stderr)
