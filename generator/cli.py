@@ -60,7 +60,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         for warning in b.warnings:
             print(f"  warning: {warning}")
         if b.env.network.enabled:
-            for note in network.monthly_cost_notes(b.env.network):
+            for note in network.monthly_cost_notes(b.env.network, network.HOURS_PER_MONTH):
                 print(f"  cost: {note}")
     return 0
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
+from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import GetAtt, GetAZs, Join, Ref, Select, Sub, Tags, Template, ec2, logs
 
 from generator.cfn.cidr import CidrPlanError, check_subnets, plan_subnets
@@ -29,7 +30,12 @@ DESCRIPTION = "VPC, public and private subnets over 2-6 AZs, NAT strategy, VPC e
 # List prices quoted by seed 000 (USD): what the NAT choice costs, shown to the user by `strata build`.
 NAT_HOURLY, NAT_PER_GB = 0.059, 0.059
 INTERFACE_ENDPOINT_HOURLY, INTERFACE_ENDPOINT_PER_GB = 0.013, 0.01
+# A month of hourly charges: 730 (8,760 / 12) is what AWS's pricing calculator
+# uses; a 30-day month is 720. Seed 000 mixes them (its NAT figure is a
+# 730-hour month, its endpoint figure a 720-hour one), so every printed
+# monthly figure names the hours it assumes.
 HOURS_PER_MONTH = 730
+ECR_LAYER_BUCKET = "arn:${AWS::Partition}:s3:::prod-${AWS::Region}-starport-layer-bucket/*"
 
 
 class FlowLogs(Section):
@@ -61,9 +67,24 @@ class Config(LayerSection):
     private subnet off) or `none` (no default route at all: reach AWS through endpoints only)."""
     gateway_endpoints: list[Literal["s3", "dynamodb"]] = ["s3", "dynamodb"]
     """Gateway endpoints on every private route table. They cost nothing."""
+    public_gateway_endpoints: bool = False
+    """Put the gateway endpoints on the public route table too, so hosts in the public subnets (a bastion)
+    reach S3 and DynamoDB without the internet path. Free."""
     interface_endpoints: list[str] = []
-    """Interface endpoints (PrivateLink) in every private subnet with private DNS on, e.g.
-    ecr.api, ecr.dkr, logs, secretsmanager, ssm, ssmmessages, ec2messages, sts. Billed per AZ-hour and GB."""
+    """Interface endpoints (PrivateLink) with private DNS on, e.g. ecr.api, ecr.dkr, logs, secretsmanager,
+    ssm, ssmmessages, ec2messages, sts, sqs, sns. Billed per endpoint, per AZ it sits in, per hour, plus
+    per GB."""
+    endpoint_az_count: int | None = Field(default=None, ge=1)
+    """How many AZs (the first N private subnets) hold the interface endpoints. Empty: every AZ. 1 is seed
+    000's choice: a fraction of the hourly cost, but clients in the other AZs cross an AZ to reach them
+    (cross-AZ transfer is billed per GB) and an outage of that AZ cuts every AZ off the services behind
+    them. Private DNS answers with the endpoint's addresses in the whole VPC either way."""
+    endpoint_policies: dict[str, Literal["account"] | dict[str, Any]] = {}
+    """Endpoint policies by service name (one of gateway_endpoints or interface_endpoints). `account`: only
+    principals of this account may use the endpoint (aws:PrincipalAccount), seed 002's IAM control on
+    endpoints; on `s3` it also admits reads of ECR's image-layer bucket, without which image pulls fail,
+    but no other AWS-owned bucket (the Amazon Linux repositories: give a document then). A mapping is
+    used as the policy document as written. Unlisted: AWS's default, full access."""
     flow_logs: FlowLogs = FlowLogs()
     """VPC flow logs to CloudWatch Logs."""
 
@@ -86,6 +107,22 @@ class Config(LayerSection):
             if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)*", name):
                 raise ValueError(f"'{name}' is not a service name like ecr.api or logs")
         return names
+
+    @model_validator(mode="after")
+    def _endpoint_settings(self) -> Config:
+        if self.endpoint_az_count is not None and self.endpoint_az_count > self.az_count:
+            raise ValueError(f"endpoint_az_count ({self.endpoint_az_count}) exceeds az_count ({self.az_count})")
+        unknown = sorted(set(self.endpoint_policies) - set(self.gateway_endpoints) - set(self.interface_endpoints))
+        if unknown:
+            raise ValueError(f"endpoint_policies names endpoints not in gateway_endpoints or interface_endpoints: {', '.join(unknown)}")
+        for name, policy in self.endpoint_policies.items():
+            if isinstance(policy, dict) and not isinstance(policy.get("Statement"), list):
+                raise ValueError(f"endpoint_policies.{name}: a policy document needs a Statement list")
+        return self
+
+    def endpoint_azs(self) -> int:
+        """The AZs that hold the interface endpoints."""
+        return self.endpoint_az_count or self.az_count
 
     @model_validator(mode="after")
     def _subnets_fit(self) -> Config:
@@ -113,9 +150,9 @@ def build(env: EnvConfig) -> Template:
     t = Template(Description=f"{env.project} {env.environment}: {DESCRIPTION}")
     vpc = _vpc(t, cfg)
     public, private = _subnets(t, cfg, vpc)
-    _internet_gateway(t, vpc, public)
+    public_table = _internet_gateway(t, vpc, public)
     private_tables = _private_route_tables(t, cfg, vpc, private, public)
-    _gateway_endpoints(t, cfg, vpc, private_tables)
+    _gateway_endpoints(t, cfg, vpc, private_tables + ([public_table] if cfg.public_gateway_endpoints else []))
     _interface_endpoints(t, cfg, vpc, private)
     if cfg.flow_logs.enabled:
         _flow_logs(t, cfg, vpc)
@@ -146,7 +183,7 @@ def _subnets(t: Template, cfg: Config, vpc: ec2.VPC) -> tuple[list[ec2.Subnet], 
     return made["public"], made["private"]
 
 
-def _internet_gateway(t: Template, vpc: ec2.VPC, public: list[ec2.Subnet]) -> None:
+def _internet_gateway(t: Template, vpc: ec2.VPC, public: list[ec2.Subnet]) -> ec2.RouteTable:
     igw = t.add_resource(ec2.InternetGateway("InternetGateway"))
     attachment = t.add_resource(ec2.VPCGatewayAttachment("InternetGatewayAttachment", VpcId=Ref(vpc), InternetGatewayId=Ref(igw)))
     table = t.add_resource(ec2.RouteTable("PublicRouteTable", VpcId=Ref(vpc), Tags=Tags(Name=Sub("${AWS::StackName}-public"))))
@@ -159,6 +196,7 @@ def _internet_gateway(t: Template, vpc: ec2.VPC, public: list[ec2.Subnet]) -> No
             logical_id("public", "subnet", index + 1, "route", "table", "association"),
             SubnetId=Ref(subnet), RouteTableId=Ref(table),
         ))
+    return table
 
 
 def _nat_gateways(t: Template, cfg: Config, public: list[ec2.Subnet]) -> list[ec2.NatGateway]:
@@ -201,17 +239,40 @@ def _private_route_tables(
     return tables
 
 
-def _gateway_endpoints(t: Template, cfg: Config, vpc: ec2.VPC, private_tables: list[ec2.RouteTable]) -> None:
+def _gateway_endpoints(t: Template, cfg: Config, vpc: ec2.VPC, tables: list[ec2.RouteTable]) -> None:
     for service in cfg.gateway_endpoints:
-        t.add_resource(ec2.VPCEndpoint(
+        endpoint = t.add_resource(ec2.VPCEndpoint(
             logical_id(service, "gateway", "endpoint"),
             VpcId=Ref(vpc), VpcEndpointType="Gateway",
             ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"),
-            RouteTableIds=[Ref(table) for table in private_tables],
+            RouteTableIds=[Ref(table) for table in tables],
         ))
+        _endpoint_policy(cfg, service, endpoint)
+
+
+def _endpoint_policy(cfg: Config, service: str, endpoint: ec2.VPCEndpoint) -> None:
+    policy = cfg.endpoint_policies.get(service)
+    if policy is None:
+        return
+    if policy != "account":
+        endpoint.PolicyDocument = policy
+        return
+    everything = [Action("*")]
+    statements = [Statement(
+        Sid="ThisAccountOnly", Effect=Allow, Principal=Principal("*"), Action=everything, Resource=["*"],
+        Condition=Condition(StringEquals("aws:PrincipalAccount", Ref("AWS::AccountId"))),
+    )]
+    if service == "s3":
+        # ECR hands out image layers from its own bucket, read by ECR's principal, not this account's.
+        statements.append(Statement(
+            Sid="EcrImageLayers", Effect=Allow, Principal=Principal("*"), Action=[Action("s3", "GetObject")],
+            Resource=[Sub(ECR_LAYER_BUCKET)],
+        ))
+    endpoint.PolicyDocument = PolicyDocument(Version="2012-10-17", Statement=statements)
 
 
 def _interface_endpoints(t: Template, cfg: Config, vpc: ec2.VPC, private: list[ec2.Subnet]) -> None:
+    """In the first `endpoint_azs()` private subnets, behind one shared group."""
     if not cfg.interface_endpoints:
         return
     group = t.add_resource(ec2.SecurityGroup(
@@ -226,14 +287,15 @@ def _interface_endpoints(t: Template, cfg: Config, vpc: ec2.VPC, private: list[e
         SecurityGroupEgress=[NO_EGRESS],
     ))
     for service in cfg.interface_endpoints:
-        t.add_resource(ec2.VPCEndpoint(
+        endpoint = t.add_resource(ec2.VPCEndpoint(
             logical_id(service, "endpoint"),
             VpcId=Ref(vpc), VpcEndpointType="Interface",
             ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"),
-            SubnetIds=[Ref(subnet) for subnet in private],
+            SubnetIds=[Ref(subnet) for subnet in private[:cfg.endpoint_azs()]],
             SecurityGroupIds=[Ref(group)],
             PrivateDnsEnabled=True,
         ))
+        _endpoint_policy(cfg, service, endpoint)
 
 
 def _flow_logs(t: Template, cfg: Config, vpc: ec2.VPC) -> None:
@@ -259,23 +321,29 @@ def _outputs(
     output(t, "PrivateRouteTableIds", Join(",", [Ref(r) for r in private_tables]), "Private route table ids, comma-separated")
     if "EndpointSecurityGroup" in t.resources:
         output(t, "EndpointSecurityGroupId", Ref(t.resources["EndpointSecurityGroup"]), "Security group of the interface endpoints")
+    eips = [r for r in t.resources.values() if isinstance(r, ec2.EIP)]
+    if eips:
+        output(t, "NatPublicIps", Join(",", [Ref(eip) for eip in eips]),
+               "Public IPs the private subnets' internet traffic leaves from (for partners' allow-lists), comma-separated")
 
 
-def monthly_cost_notes(cfg: Config) -> list[str]:
+def monthly_cost_notes(cfg: Config, hours_per_month: int) -> list[str]:
     """The fixed monthly cost of the NAT and endpoint choices, with the per-GB
-    rates, so the trade-off is visible at build time (seed 000's list prices)."""
+    rates, so the trade-off is visible at build time (seed 000's list prices).
+    `hours_per_month` is explicit (730 or 720, see HOURS_PER_MONTH) and named in every figure."""
     notes = []
     nat_count = {"per_az": cfg.az_count, "single": 1, "none": 0}[cfg.nat]
+    month = f"/month ({hours_per_month} h)"
     if nat_count:
         notes.append(
-            f"{nat_count} NAT gateway(s): about ${nat_count * NAT_HOURLY * HOURS_PER_MONTH:,.2f}/month fixed"
+            f"{nat_count} NAT gateway(s): about ${nat_count * NAT_HOURLY * hours_per_month:,.2f}{month} fixed"
             f" + ${NAT_PER_GB}/GB processed"
         )
-    endpoint_hours = len(cfg.interface_endpoints) * cfg.az_count
+    endpoint_hours = len(cfg.interface_endpoints) * cfg.endpoint_azs()
     if endpoint_hours:
         notes.append(
-            f"{len(cfg.interface_endpoints)} interface endpoint(s) x {cfg.az_count} AZs: about "
-            f"${endpoint_hours * INTERFACE_ENDPOINT_HOURLY * HOURS_PER_MONTH:,.2f}/month fixed"
+            f"{len(cfg.interface_endpoints)} interface endpoint(s) x {cfg.endpoint_azs()} AZ(s): about "
+            f"${endpoint_hours * INTERFACE_ENDPOINT_HOURLY * hours_per_month:,.2f}{month} fixed"
             f" + ${INTERFACE_ENDPOINT_PER_GB}/GB"
         )
     if cfg.gateway_endpoints:

@@ -134,7 +134,8 @@ def test_flow_logs_off_builds_no_log_resources():
 def test_outputs_are_the_wiring_contract():
     body = build(interface_endpoints=["logs"])
     assert sorted(body["Outputs"]) == [
-        "EndpointSecurityGroupId", "PrivateRouteTableIds", "PrivateSubnetIds", "PublicSubnetIds", "VpcCidr", "VpcId",
+        "EndpointSecurityGroupId", "NatPublicIps", "PrivateRouteTableIds", "PrivateSubnetIds", "PublicSubnetIds", "VpcCidr",
+        "VpcId",
     ]
     assert body["Outputs"]["PrivateSubnetIds"]["Value"] == {"Fn::Join": [",", [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]]}
 
@@ -162,16 +163,68 @@ def test_explicit_subnets_are_used_as_given():
     ({"interface_endpoints": ["logs", "logs"]}, "listed more than once: logs"),
     ({"interface_endpoints": ["Not A Service"]}, "is not a service name"),
     ({"flow_logs": {"retention_days": 10}}, "must be one of 1, 3, 5"),
+    ({"endpoint_az_count": 3}, r"endpoint_az_count \(3\) exceeds az_count \(2\)"),
+    ({"endpoint_az_count": 0}, "greater than or equal to 1"),
+    ({"endpoint_policies": {"sqs": "account"}}, "names endpoints not in gateway_endpoints or interface_endpoints: sqs"),
+    ({"endpoint_policies": {"s3": "mine"}}, "account"),
+    ({"endpoint_policies": {"s3": {"Version": "2012-10-17"}}}, "needs a Statement list"),
 ])
 def test_bad_network_sections_are_refused(section, message):
     with pytest.raises(ValidationError, match=message):
         make_env(network=section)
 
 
-def test_cost_notes_show_the_nat_and_endpoint_trade_off():
+def test_cost_notes_show_the_nat_and_endpoint_trade_off_and_the_month_they_assume():
     per_az = make_env(network={"nat": "per_az", "az_count": 3, "interface_endpoints": ["ecr.api", "ecr.dkr"]}).network
-    notes = network.monthly_cost_notes(per_az)
-    assert notes[0] == "3 NAT gateway(s): about $129.21/month fixed + $0.059/GB processed"
-    assert notes[1] == "2 interface endpoint(s) x 3 AZs: about $56.94/month fixed + $0.01/GB"
+    notes = network.monthly_cost_notes(per_az, 730)
+    assert notes[0] == "3 NAT gateway(s): about $129.21/month (730 h) fixed + $0.059/GB processed"
+    assert notes[1] == "2 interface endpoint(s) x 3 AZ(s): about $56.94/month (730 h) fixed + $0.01/GB"
+    # A 30-day month: seed 000's endpoint figure ($9.36 + $1 for 100 GB = $10.36) is one.
+    assert network.monthly_cost_notes(per_az, 720)[1] == "2 interface endpoint(s) x 3 AZ(s): about $56.16/month (720 h) fixed + $0.01/GB"
     none = make_env(network={"nat": "none", "interface_endpoints": []}).network
-    assert network.monthly_cost_notes(none) == ["gateway endpoints (s3, dynamodb): free"]
+    assert network.monthly_cost_notes(none, 730) == ["gateway endpoints (s3, dynamodb): free"]
+
+
+def test_endpoints_in_fewer_azs_cost_less_and_sit_in_the_first_private_subnets():
+    cfg = {"nat": "none", "az_count": 3, "interface_endpoints": ["ecr.api", "logs"], "endpoint_az_count": 1}
+    assert network.monthly_cost_notes(make_env(network=cfg).network, 730) == [
+        "2 interface endpoint(s) x 1 AZ(s): about $18.98/month (730 h) fixed + $0.01/GB",
+        "gateway endpoints (s3, dynamodb): free",
+    ]
+    body = build(**cfg)
+    for name in ("EcrApiEndpoint", "LogsEndpoint"):
+        assert body["Resources"][name]["Properties"]["SubnetIds"] == [{"Ref": "PrivateSubnet1"}]
+    two = build(**{**cfg, "endpoint_az_count": 2})
+    assert two["Resources"]["LogsEndpoint"]["Properties"]["SubnetIds"] == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]
+    every = build(**{**cfg, "endpoint_az_count": None})
+    assert len(every["Resources"]["LogsEndpoint"]["Properties"]["SubnetIds"]) == 3
+
+
+def test_nat_public_ips_are_an_output_for_allow_lists():
+    body = build(nat="per_az", az_count=3)
+    assert body["Outputs"]["NatPublicIps"]["Value"] == {"Fn::Join": [",", [{"Ref": f"NatEip{i}"} for i in (1, 2, 3)]]}
+    assert body["Outputs"]["NatPublicIps"]["Description"].startswith("Public IPs")
+    assert "NatPublicIps" not in build(nat="none")["Outputs"]
+
+
+def test_gateway_endpoints_can_serve_the_public_route_table_too():
+    private_only = build()["Resources"]["S3GatewayEndpoint"]["Properties"]["RouteTableIds"]
+    assert {"Ref": "PublicRouteTable"} not in private_only
+    with_public = build(public_gateway_endpoints=True)["Resources"]["S3GatewayEndpoint"]["Properties"]["RouteTableIds"]
+    assert with_public == private_only + [{"Ref": "PublicRouteTable"}]
+
+
+def test_endpoint_policies_restrict_to_the_account_or_take_a_document():
+    document = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": ["dynamodb:GetItem"], "Resource": ["*"]}]}
+    body = build(interface_endpoints=["sqs"], endpoint_policies={"sqs": "account", "s3": "account", "dynamodb": document})
+    sqs = body["Resources"]["SqsEndpoint"]["Properties"]["PolicyDocument"]
+    assert sqs["Statement"] == [{
+        "Sid": "ThisAccountOnly", "Effect": "Allow", "Principal": "*", "Action": ["*"], "Resource": ["*"],
+        "Condition": {"StringEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}},
+    }]
+    s3 = body["Resources"]["S3GatewayEndpoint"]["Properties"]["PolicyDocument"]["Statement"]
+    assert [s["Sid"] for s in s3] == ["ThisAccountOnly", "EcrImageLayers"]
+    assert s3[1]["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::prod-${AWS::Region}-starport-layer-bucket/*"}]
+    assert body["Resources"]["DynamodbGatewayEndpoint"]["Properties"]["PolicyDocument"] == document
+    assert "PolicyDocument" not in build(interface_endpoints=["sqs"])["Resources"]["SqsEndpoint"]["Properties"]

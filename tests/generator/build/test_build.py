@@ -114,7 +114,7 @@ def test_build_reports_files_timings_and_costs(tmp_path, capsys):
     assert main(["build", "--env", "dev", "--params-dir", str(params), "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert "dev: wrote 3 templates and 0 artifacts" in printed
-    assert "cost: 1 NAT gateway(s): about $43.07/month fixed + $0.059/GB processed" in printed
+    assert "cost: 1 NAT gateway(s): about $43.07/month (730 h) fixed + $0.059/GB processed" in printed
 
 
 def test_layers_command_lists_every_layer_with_a_description(capsys):
