@@ -19,7 +19,7 @@ import re
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import field_validator, model_validator
-from troposphere import Ref, Template, certificatemanager, route53
+from troposphere import GetAtt, Join, Ref, Template, certificatemanager, route53
 
 from generator.cfn.naming import logical_id
 from generator.cfn.resources import keep_data, output, parameter, strata_metadata, suppress
@@ -119,6 +119,11 @@ def build(env: EnvConfig) -> Template:
     zone_id = _hosted_zone(t, cfg)
     certificate = _certificate(t, cfg, "Certificate", zone_id)
     output(t, "HostedZoneId", zone_id, f"Route 53 hosted zone of {cfg.domain}")
+    if not cfg.hosted_zone_id:
+        # ACM validates through this zone, so the certificate (and the stack) waits until the
+        # registrar delegates the domain to these name servers.
+        output(t, "HostedZoneNameServers", Join(",", GetAtt("HostedZone", "NameServers")),
+               f"Name servers of the new zone: set them as {cfg.domain}'s NS records at the registrar (comma-separated)")
     output(t, "DomainName", cfg.domain, "The domain the zone and certificates are for")
     output(t, "CertificateArn", Ref(certificate), f"ACM certificate for {cfg.domain} and *.{cfg.domain} in this region (ALB)")
     if env.region == CLOUDFRONT_CERTIFICATE_REGION:

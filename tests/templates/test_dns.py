@@ -59,9 +59,15 @@ def test_existing_zone_is_used_not_created():
 
 def test_outputs_outside_us_east_1():
     body = build()
-    assert set(body["Outputs"]) == {"HostedZoneId", "DomainName", "CertificateArn"}
+    assert set(body["Outputs"]) == {"HostedZoneId", "HostedZoneNameServers", "DomainName", "CertificateArn"}
     assert body["Outputs"]["DomainName"]["Value"] == "example.com"
     assert body["Outputs"]["CertificateArn"]["Value"] == {"Ref": "Certificate"}
+    assert body["Outputs"]["HostedZoneNameServers"]["Value"] == {"Fn::Join": [",", {"Fn::GetAtt": ["HostedZone", "NameServers"]}]}
+
+
+def test_an_existing_zone_has_no_name_server_output():
+    body = build(hosted_zone_id="Z0123456789ABCDEFGHIJ")
+    assert "HostedZoneNameServers" not in body["Outputs"] and "HostedZone" not in body["Resources"]
 
 
 def test_in_us_east_1_one_certificate_serves_the_alb_and_cloudfront():
