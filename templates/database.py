@@ -3,12 +3,21 @@
 Drawn in order: the DB subnet group over the private subnets, the cluster
 parameter group (TLS required), the cluster itself behind the security
 layer's DB security group, then its instances: the first becomes the writer,
-the others are readers in the next AZs, any of them promoted on failover.
+the others are readers in the next AZs, any of them promoted on failover
+(lowest promotion tier first: readers of the writer's class before smaller
+ones, so a failover never lands on an undersized writer).
+
+Each reader depends on the one before it, so an update that changes their
+class (`reader_class`) modifies them one at a time while the others serve:
+the first step of the README's resize without downtime (seed 004: grow the
+readers, fail over to one, then grow the old writer).
 
 The master password never appears anywhere: RDS generates it into Secrets
 Manager (`ManageMasterUserPassword`) and rotates it every 7 days. The
-secret stays on the AWS managed key `aws/secretsmanager`, so a reader needs
-nothing but `secretsmanager:GetSecretValue` on `DatabaseSecretArn`.
+secret holds `username` and `password` only (the endpoints, port and name
+are Outputs of their own) and stays on the AWS managed key
+`aws/secretsmanager`, so a reader needs nothing but
+`secretsmanager:GetSecretValue` on `DatabaseSecretArn`.
 """
 
 from __future__ import annotations
@@ -62,7 +71,13 @@ class Config(LayerSection):
     aurora-postgresql, 8.0.mysql_aurora.3.10.0 for aurora-mysql). Minor upgrades are not applied
     automatically: the version in this file is the version that runs."""
     instance_class: str = "db.t4g.medium"
-    """Instance class of the writer and every reader (Aurora's smallest is db.t4g.medium / db.t3.medium)."""
+    """Instance class of the writer (the first instance), and of the readers unless `reader_class` says
+    otherwise (Aurora's smallest is db.t4g.medium / db.t3.medium)."""
+    reader_class: str | list[str] | None = None
+    """Instance class of the readers: one class for all, or a list with one class per reader, in order.
+    Empty: `instance_class`. Readers of the writer's class get promotion tier 1 and any other class tier
+    2, so Aurora fails over to a writer-sized reader first. Change it before `instance_class` to resize
+    without downtime (README: Resizing the database)."""
     readers: int = Field(default=1, ge=0, le=MAX_READERS)
     """Reader instances besides the writer, placed in the AZs after the writer's, round robin. With 0
     there is nothing to fail over to: an instance failure means minutes of downtime while Aurora
@@ -92,10 +107,13 @@ class Config(LayerSection):
     @field_validator("instance_class")
     @classmethod
     def _aurora_class(cls, value: str) -> str:
-        if not re.fullmatch(r"db\.[a-z0-9-]+\.[a-z0-9]+", value):
-            raise ValueError("must be an instance class like db.t4g.medium or db.r6g.large")
-        if value.endswith((".micro", ".small")):
-            raise ValueError("Aurora does not run on micro or small classes; the smallest is db.t4g.medium")
+        return _check_class(value)
+
+    @field_validator("reader_class")
+    @classmethod
+    def _reader_classes(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for one in [value] if isinstance(value, str) else value or []:
+            _check_class(one)
         return value
 
     @field_validator("database_name")
@@ -131,6 +149,8 @@ class Config(LayerSection):
         unknown = [log for log in self.log_exports or [] if log not in LOG_TYPES[self.engine]]
         if unknown:
             raise ValueError(f"log_exports: {', '.join(unknown)} not offered by {self.engine} (choose from {', '.join(LOG_TYPES[self.engine])})")
+        if isinstance(self.reader_class, list) and len(self.reader_class) != self.readers:
+            raise ValueError(f"reader_class lists {len(self.reader_class)} classes for {self.readers} readers (one per reader, or one class for all)")
         backup = windows.daily(self.backup_window, 30)
         maintenance = windows.weekly(self.maintenance_window, 30)
         if windows.overlap(backup, maintenance):
@@ -140,8 +160,28 @@ class Config(LayerSection):
     def version(self) -> str:
         return self.engine_version or DEFAULT_ENGINE_VERSION[self.engine]
 
+    def instance_classes(self) -> list[str]:
+        """The class of every instance, the writer first."""
+        readers = self.reader_class if isinstance(self.reader_class, list) else [self.reader_class or self.instance_class] * self.readers
+        return [self.instance_class, *readers]
+
     def logs(self) -> list[str]:
         return list(self.log_exports) if self.log_exports is not None else DEFAULT_LOGS[self.engine]
+
+
+def _check_class(value: str) -> str:
+    if not re.fullmatch(r"db\.[a-z0-9-]+\.[a-z0-9]+", value):
+        raise ValueError("must be an instance class like db.t4g.medium or db.r6g.large")
+    if value.endswith((".micro", ".small")):
+        raise ValueError("Aurora does not run on micro or small classes; the smallest is db.t4g.medium")
+    return value
+
+
+def promotion_tier(index: int, instance_class: str, writer_class: str) -> int:
+    """Aurora promotes the lowest tier first (0-15): the writer 0, readers of its class 1, others 2."""
+    if index == 0:
+        return 0
+    return 1 if instance_class == writer_class else 2
 
 
 def port_problem(engine: str, port: int) -> str | None:
@@ -217,8 +257,9 @@ def _cluster(t: Template, env: EnvConfig, cfg: Config, subnet_group, db_group) -
 
 def _instances(t: Template, env: EnvConfig, cfg: Config, cluster: rds.DBCluster, subnet_group) -> None:
     """The first instance is created first and becomes the writer; readers go
-    to the following AZs. Instances hold no data (the cluster volume does),
-    so they carry no deletion policy of their own."""
+    to the following AZs, each after the one before (so updates, too, touch
+    one instance at a time). Instances hold no data (the cluster volume
+    does), so they carry no deletion policy of their own."""
     monitoring = {}
     if cfg.monitoring_interval:
         role = service_role(
@@ -226,12 +267,14 @@ def _instances(t: Template, env: EnvConfig, cfg: Config, cluster: rds.DBCluster,
             managed_policy_arns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole")],
         )
         monitoring = {"MonitoringInterval": cfg.monitoring_interval, "MonitoringRoleArn": GetAtt(role, "Arn")}
-    for index in range(1 + cfg.readers):
+    classes = cfg.instance_classes()
+    for index, instance_class in enumerate(classes):
         instance = t.add_resource(rds.DBInstance(
             logical_id("database", "instance", index + 1),
             Engine=cfg.engine,
             DBClusterIdentifier=Ref(cluster),
-            DBInstanceClass=cfg.instance_class,
+            DBInstanceClass=instance_class,
+            PromotionTier=promotion_tier(index, instance_class, cfg.instance_class),
             DBSubnetGroupName=Ref(subnet_group),
             AvailabilityZone=Select(index % env.network.az_count, GetAZs("")),
             PubliclyAccessible=False,
@@ -245,8 +288,9 @@ def _instances(t: Template, env: EnvConfig, cfg: Config, cluster: rds.DBCluster,
         if not cfg.monitoring_interval:
             suppress(instance, "CKV_AWS_118", "database.monitoring_interval is 0 in this environment's parameters")
         if index:
-            # Created after the first, so the first (in the first AZ) is the one that becomes writer.
-            instance.DependsOn = logical_id("database", "instance", 1)
+            # After the one before: the first (in the first AZ) becomes the writer, and a change of
+            # reader class is applied to one reader at a time.
+            instance.DependsOn = logical_id("database", "instance", index)
 
 
 def _outputs(t: Template, cfg: Config, cluster: rds.DBCluster) -> None:
@@ -254,5 +298,6 @@ def _outputs(t: Template, cfg: Config, cluster: rds.DBCluster) -> None:
     output(t, "DatabaseReaderEndpoint", GetAtt(cluster, "ReadEndpoint.Address"), "Reader endpoint: balances over the readers")
     output(t, "DatabasePort", GetAtt(cluster, "Endpoint.Port"), "Port the cluster listens on")
     output(t, "DatabaseSecretArn", GetAtt(cluster, "MasterUserSecret.SecretArn"),
-           "Secrets Manager secret with the master username and password (RDS rotates it)")
+           "Secrets Manager secret: JSON with the master username and password only (RDS rotates it)")
     output(t, "DatabaseName", cfg.database_name, "Database created in the cluster")
+    output(t, "DatabaseClusterId", Ref(cluster), "Cluster identifier (aws rds failover-db-cluster --db-cluster-identifier)")

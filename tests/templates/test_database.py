@@ -73,7 +73,24 @@ def test_writer_then_readers_round_robin_over_the_azs():
         assert r["Properties"]["PubliclyAccessible"] is False
         assert r["Properties"]["AutoMinorVersionUpgrade"] is False
     assert "DependsOn" not in made["DatabaseInstance1"]
-    assert {r["DependsOn"] for name, r in made.items() if name != "DatabaseInstance1"} == {"DatabaseInstance1"}
+    # each reader after the one before: created, and later modified, one at a time
+    assert [made[f"DatabaseInstance{i}"]["DependsOn"] for i in (2, 3, 4)] == ["DatabaseInstance1", "DatabaseInstance2", "DatabaseInstance3"]
+
+
+def test_readers_share_the_writers_class_and_tier_unless_told():
+    made = instances(build(readers=2, instance_class="db.r6g.large"))
+    assert [(r["Properties"]["DBInstanceClass"], r["Properties"]["PromotionTier"]) for r in made.values()] == [
+        ("db.r6g.large", 0), ("db.r6g.large", 1), ("db.r6g.large", 1)]
+
+
+def test_reader_class_for_all_readers_or_one_per_reader_with_writer_sized_readers_promoted_first():
+    one_class = instances(build(readers=2, instance_class="db.r6g.large", reader_class="db.r6g.xlarge"))
+    assert [(r["Properties"]["DBInstanceClass"], r["Properties"]["PromotionTier"]) for r in one_class.values()] == [
+        ("db.r6g.large", 0), ("db.r6g.xlarge", 2), ("db.r6g.xlarge", 2)]
+    per_reader = instances(build(readers=3, instance_class="db.r6g.large",
+                                 reader_class=["db.r6g.large", "db.t4g.medium", "db.r6g.large"]))
+    assert [(r["Properties"]["DBInstanceClass"], r["Properties"]["PromotionTier"]) for r in per_reader.values()] == [
+        ("db.r6g.large", 0), ("db.r6g.large", 1), ("db.t4g.medium", 2), ("db.r6g.large", 1)]
 
 
 def test_no_readers_means_one_instance():
@@ -151,7 +168,10 @@ def test_performance_insights_keeps_the_free_seven_days():
 
 def test_outputs_are_the_contract_with_compute_and_containers():
     outputs = build()["Outputs"]
-    assert set(outputs) == {"DatabaseWriterEndpoint", "DatabaseReaderEndpoint", "DatabasePort", "DatabaseSecretArn", "DatabaseName"}
+    assert set(outputs) == {"DatabaseWriterEndpoint", "DatabaseReaderEndpoint", "DatabasePort", "DatabaseSecretArn", "DatabaseName",
+                            "DatabaseClusterId"}
+    assert outputs["DatabaseClusterId"]["Value"] == {"Ref": "DatabaseCluster"}
+    assert "username and password only" in outputs["DatabaseSecretArn"]["Description"]
     assert outputs["DatabaseWriterEndpoint"]["Value"] == {"Fn::GetAtt": ["DatabaseCluster", "Endpoint.Address"]}
     assert outputs["DatabaseReaderEndpoint"]["Value"] == {"Fn::GetAtt": ["DatabaseCluster", "ReadEndpoint.Address"]}
     assert outputs["DatabasePort"]["Value"] == {"Fn::GetAtt": ["DatabaseCluster", "Endpoint.Port"]}
@@ -188,6 +208,9 @@ def env_data(**database_fields) -> dict:
     ({"readers": -1}, "database.readers", "greater than or equal to 0"),
     ({"instance_class": "db.t4g.micro"}, "database.instance_class", "smallest is db.t4g.medium"),
     ({"instance_class": "t4g.medium"}, "database.instance_class", "like db.t4g.medium"),
+    ({"reader_class": "db.t4g.small"}, "database.reader_class", "smallest is db.t4g.medium"),
+    ({"readers": 2, "reader_class": ["db.r6g.large", "r6g"]}, "database.reader_class", "like db.t4g.medium"),
+    ({"readers": 2, "reader_class": ["db.r6g.large"]}, "database", "reader_class lists 1 classes for 2 readers"),
     ({"backup_retention_days": 0}, "database.backup_retention_days", "greater than or equal to 1"),
     ({"backup_window": "04:00-04:15"}, "database", "shorter than 30 minutes"),
     ({"backup_window": "4am"}, "database", "not a daily window"),
