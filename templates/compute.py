@@ -17,15 +17,15 @@ import zoneinfo
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
-from troposphere import (
-    Base64, Equals, GetAtt, Join, Not, Parameter, Ref, Select, Sub, Tags, Template, autoscaling, cloudwatch, ec2, iam,
-)
+from troposphere import GetAtt, Join, Ref, Sub, Template, autoscaling, cloudwatch, ec2, iam
 from troposphere.policies import AutoScalingRollingUpdate, AutoScalingScheduledAction, UpdatePolicy
 
-from generator.cfn.iam import grant, policy_document, service_role
+from generator.cfn.iam import grant, service_role
 from generator.cfn.naming import logical_id
-from generator.cfn.resources import output, parameter, suppress
+from generator.cfn.resources import output, parameter
 from generator.cfn.sections import LayerSection, Section, reject_repeats
+from templates import app_tier, compute_access, compute_boot
+from templates.app_tier import MOUNT_PATH, RoleGrant, check_mount_path, role_grant
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -34,8 +34,6 @@ NAME = "compute"
 DESCRIPTION = "Launch template and Auto Scaling group in the private subnets, optional bastion"
 
 DEFAULT_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
-ROOT_DEVICE = "/dev/xvda"  # Amazon Linux 2023's root device name
-BASTION_ROOT_GIB = 8  # the Amazon Linux 2023 image's own size: a jump host stores nothing
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 # Graviton families carry a `g` right after the generation digit: t4g, m7g, c7gn, r8gd.
@@ -44,6 +42,13 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _CRON_FIELD = r"[0-9A-Za-z*/,\-?#LW]+"
 _CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
 _AMI_PARAMETER = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
+_KEY_NAME = re.compile(r"^[\x20-\x7e]{1,255}$")
+
+
+def _check_key_name(name: str | None) -> str | None:
+    if name is not None and not _KEY_NAME.match(name):
+        raise ValueError("must be an EC2 key pair name (1-255 printable ASCII characters)")
+    return name
 
 
 def _check_instance_type(name: str) -> str:
@@ -245,12 +250,18 @@ class BastionConfig(Section):
     ami_parameter: str = DEFAULT_AMI_PARAMETER
     """Public SSM parameter holding the bastion's AMI id."""
     key_name: str | None = None
-    """EC2 key pair for SSH. Empty: push a short-lived key with EC2 Instance Connect instead."""
+    """EC2 key pair for SSH to the bastion. Empty: push a key for 60 seconds with `aws ec2-instance-connect
+    send-ssh-public-key` (Amazon Linux 2023 accepts it) instead of keeping one."""
 
     @field_validator("instance_type")
     @classmethod
     def _type(cls, name: str) -> str:
         return _check_instance_type(name)
+
+    @field_validator("key_name")
+    @classmethod
+    def _key(cls, name: str | None) -> str | None:
+        return _check_key_name(name)
 
     @model_validator(mode="after")
     def _architecture(self) -> BastionConfig:
@@ -290,14 +301,32 @@ class Config(LayerSection):
     root_volume_gib: int = Field(default=20, ge=8, le=16384)
     """Size of the encrypted gp3 root volume."""
     user_data: str | None = None
-    """Shell script run at first boot (cloud-init), written into the template as is. With `network.nat:
-    none` it reaches only what the VPC endpoints serve: no package repositories on the internet."""
+    """Script run at first boot (cloud-init), as written, after Strata's own part: the connection settings
+    in /etc/strata/app.env (for EnvironmentFile=) and the storage layer's file system mounted. With
+    `network.nat: none` it reaches only what the VPC endpoints serve: no package repositories on the
+    internet (the Amazon Linux ones are served from S3, through the S3 gateway endpoint)."""
     session_manager: bool = True
     """Attach AmazonSSMManagedInstanceCore so Session Manager opens shells without SSH (seed 004).
     Without NAT, the network needs the ssm, ssmmessages and ec2messages endpoints."""
+    instance_connect_endpoint: bool = False
+    """An EC2 Instance Connect Endpoint in the first private subnet, with its own security group that may
+    reach port 22 of the app group only: SSH into the private instances without a bastion, a public IP or
+    long-lived keys (`aws ec2-instance-connect ssh --connection-type eice`). The endpoint itself is free."""
+    key_name: str | None = None
+    """EC2 key pair installed on the app instances for SSH (through the bastion or the Instance Connect
+    Endpoint). Empty: no key pair; push a key for 60 seconds with EC2 Instance Connect instead."""
     ecr_pull: bool = False
     """Let the instances pull images from the containers layer's ECR repository (to run containers
     with Docker on the instances)."""
+    instance_role_grants: list[RoleGrant] = []
+    """What the application on the instances may call (the instance role), besides Session Manager and what
+    the wiring grants for the data layers it is handed. Same shape as `containers.task_role_grants`."""
+    static_write: bool = False
+    """Let the instances write, read and delete objects in the static layer's bucket (e.g. to deploy the
+    site's assets); CloudFront invalidates what changes. Off: the bucket's name only."""
+    file_system_path: str = MOUNT_PATH
+    """Where the instances mount the storage layer's EFS file system at boot (amazon-efs-utils, through
+    the access point, TLS and IAM authorization), when that layer is on."""
     spot: Spot = Spot()
     """Mixed on-demand and Spot capacity."""
     maintenance_policy: Literal["prioritize_availability", "control_costs", "flexible", "none"] = "prioritize_availability"
@@ -315,6 +344,23 @@ class Config(LayerSection):
     @classmethod
     def _type(cls, name: str | None) -> str | None:
         return None if name is None else _check_instance_type(name)
+
+    @field_validator("key_name")
+    @classmethod
+    def _key(cls, name: str | None) -> str | None:
+        return _check_key_name(name)
+
+    @field_validator("file_system_path")
+    @classmethod
+    def _mount_path(cls, path: str) -> str:
+        return check_mount_path(path)
+
+    @field_validator("user_data")
+    @classmethod
+    def _script(cls, script: str | None) -> str | None:
+        if script is not None and compute_boot.USER_DATA_END in script.splitlines():
+            raise ValueError(f"a line '{compute_boot.USER_DATA_END}' would end the script early (Strata writes it with that heredoc marker)")
+        return script
 
     @field_validator("ami_parameter")
     @classmethod
@@ -366,9 +412,11 @@ def _check_sizes(min_size: int, desired: int | None, max_size: int, where: str) 
 def build(env: EnvConfig) -> Template:
     cfg: Config = env.compute
     t = Template(Description=f"{env.project} {env.environment}: {DESCRIPTION}")
-    role = _instance_role(t, env)
+    wired = app_tier.settings(t, env)
+    role = _instance_role(t, env, wired)
     profile = t.add_resource(iam.InstanceProfile("InstanceProfile", Roles=[Ref(role)]))
-    template = _launch_template(t, cfg, profile)
+    template = _launch_template(t, env, profile, wired)
+    compute_boot.settings_parameters(t, env, wired)
     group = _auto_scaling_group(t, env, template)
     _target_tracking(t, env, group)
     if cfg.scaling.step_scaling.enabled:
@@ -376,8 +424,10 @@ def build(env: EnvConfig) -> Template:
     _scheduled_actions(t, cfg, group)
     if cfg.scaling.predictive.enabled:
         _predictive(t, cfg, group)
+    if cfg.instance_connect_endpoint:
+        compute_access.instance_connect_endpoint(t)
     if cfg.bastion.enabled:
-        _bastion(t, env)
+        compute_access.bastion(t, env)
     output(t, "AutoScalingGroupName", Ref(group), "Auto Scaling group of the application instances")
     output(t, "LaunchTemplateId", Ref(template), "Launch template of the application instances")
     output(t, "InstanceRoleArn", GetAtt(role, "Arn"), "IAM role of the application instances")
@@ -385,24 +435,6 @@ def build(env: EnvConfig) -> Template:
 
 
 # -- shared with the containers layer -------------------------------------------------------------
-
-DATABASE_SECRET = "DatabaseSecretArn"
-HAS_DATABASE_SECRET = "HasDatabaseSecret"
-
-
-def database_secret(t: Template) -> Parameter:
-    """The database layer's secret ARN, optional: empty when there is no
-    database, and the `HasDatabaseSecret` condition that guards its grant.
-    Declared identically by every layer that reads the secret, so compose
-    lifts one root parameter when the database layer is off."""
-    secret = parameter(
-        t, DATABASE_SECRET, "String",
-        "Secrets Manager ARN of the database credentials (database layer output); empty when there is no database",
-        Default="", AllowedPattern=r"^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$",
-    )
-    if HAS_DATABASE_SECRET not in t.conditions:
-        t.add_condition(HAS_DATABASE_SECRET, Not(Equals(Ref(secret), "")))
-    return secret
 
 
 def ecr_repository_arn(env: EnvConfig) -> Sub:
@@ -417,7 +449,9 @@ ECR_TOKEN_REASON = "ecr:GetAuthorizationToken has no resource-level permissions;
 # -- instances ------------------------------------------------------------------------------------
 
 
-def _instance_role(t: Template, env: EnvConfig) -> iam.Role:
+def _instance_role(t: Template, env: EnvConfig, wired: list[app_tier.Setting]) -> iam.Role:
+    """Session Manager, ECR pulls, what the wiring hands the instances, reading
+    their settings back from Parameter Store, and the parameter file's grants."""
     cfg: Config = env.compute
     grants = []
     if cfg.ecr_pull:
@@ -425,18 +459,16 @@ def _instance_role(t: Template, env: EnvConfig) -> iam.Role:
             grant(["ecr:GetAuthorizationToken"], ["*"], wildcard_reason=ECR_TOKEN_REASON),
             grant(list(ECR_PULL_ACTIONS), [ecr_repository_arn(env)]),
         ]
+    grants += app_tier.wired_grants(t, env, cfg.static_write)
+    grants += compute_boot.settings_read_grants(env, wired)
+    grants += [role_grant(g) for g in cfg.instance_role_grants]
     managed = [Sub("arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore")] if cfg.session_manager else []
-    role = service_role(t, "InstanceRole", "ec2.amazonaws.com", grants, managed)
-    secret = database_secret(t)
-    t.add_resource(iam.PolicyType(
-        "InstanceDatabaseSecretPolicy", Condition=HAS_DATABASE_SECRET,
-        PolicyName="read-database-secret", Roles=[Ref(role)],
-        PolicyDocument=policy_document([grant(["secretsmanager:GetSecretValue"], [Ref(secret)])]),
-    ))
-    return role
+    return service_role(t, "InstanceRole", "ec2.amazonaws.com", grants, managed)
 
 
-def _launch_template(t: Template, cfg: Config, profile: iam.InstanceProfile) -> ec2.LaunchTemplate:
+def _launch_template(t: Template, env: EnvConfig, profile: iam.InstanceProfile,
+                     wired: list[app_tier.Setting]) -> ec2.LaunchTemplate:
+    cfg: Config = env.compute
     image = parameter(
         t, "ImageId", "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
         "Public SSM parameter with the instances' AMI id", Default=cfg.ami_parameter,
@@ -453,21 +485,17 @@ def _launch_template(t: Template, cfg: Config, profile: iam.InstanceProfile) -> 
             # Containers on the instance sit one network hop further from the metadata service.
             HttpPutResponseHopLimit=2 if cfg.ecr_pull else 1,
         ),
-        BlockDeviceMappings=[_root_volume(cfg.root_volume_gib)],
+        BlockDeviceMappings=[compute_access.root_volume(cfg.root_volume_gib)],
         Monitoring=ec2.Monitoring(Enabled=cfg.detailed_monitoring),
     )
     if cfg.instance_type is not None:
         data.InstanceType = cfg.instance_type
-    if cfg.user_data:
-        data.UserData = Base64(cfg.user_data)
+    if cfg.key_name:
+        data.KeyName = cfg.key_name
+    user_data = compute_boot.boot_user_data(env, wired)
+    if user_data is not None:
+        data.UserData = user_data
     return t.add_resource(ec2.LaunchTemplate("LaunchTemplate", LaunchTemplateData=data))
-
-
-def _root_volume(size: int) -> ec2.LaunchTemplateBlockDeviceMapping:
-    return ec2.LaunchTemplateBlockDeviceMapping(
-        DeviceName=ROOT_DEVICE,
-        Ebs=ec2.EBSBlockDevice(VolumeType="gp3", VolumeSize=size, Encrypted=True, DeleteOnTermination=True),
-    )
 
 
 def _auto_scaling_group(t: Template, env: EnvConfig, template: ec2.LaunchTemplate) -> autoscaling.AutoScalingGroup:
@@ -633,45 +661,3 @@ def _predictive(t: Template, cfg: Config, group: autoscaling.AutoScalingGroup) -
             )],
         ),
     ))
-
-
-# -- bastion --------------------------------------------------------------------------------------
-
-
-def _bastion(t: Template, env: EnvConfig) -> None:
-    cfg = env.compute.bastion
-    image = parameter(
-        t, "BastionImageId", "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
-        "Public SSM parameter with the bastion's AMI id", Default=cfg.ami_parameter,
-    )
-    public = parameter(t, "PublicSubnetIds", "List<AWS::EC2::Subnet::Id>", "Public subnets; the bastion runs in the first")
-    group = parameter(t, "BastionSecurityGroupId", "AWS::EC2::SecurityGroup::Id", "Security group of the bastion (SSH from the admin CIDR)")
-    role = service_role(
-        t, "BastionRole", "ec2.amazonaws.com",
-        managed_policy_arns=[Sub("arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore")],
-    )
-    profile = t.add_resource(iam.InstanceProfile("BastionInstanceProfile", Roles=[Ref(role)]))
-    data = ec2.LaunchTemplateData(
-        ImageId=Ref(image), InstanceType=cfg.instance_type,
-        IamInstanceProfile=ec2.IamInstanceProfile(Arn=GetAtt(profile, "Arn")),
-        NetworkInterfaces=[ec2.NetworkInterfaces(
-            DeviceIndex=0, AssociatePublicIpAddress=True, Groups=[Ref(group)],
-            SubnetId=Select(0, Ref(public)), DeleteOnTermination=True,
-        )],
-        MetadataOptions=ec2.MetadataOptions(HttpTokens="required", HttpEndpoint="enabled", HttpPutResponseHopLimit=1),
-        BlockDeviceMappings=[_root_volume(BASTION_ROOT_GIB)],
-        Monitoring=ec2.Monitoring(Enabled=True),
-    )
-    if cfg.key_name:
-        data.KeyName = cfg.key_name
-    template = t.add_resource(ec2.LaunchTemplate("BastionLaunchTemplate", LaunchTemplateData=data))
-    suppress(template, "CKV_AWS_88", "The bastion is the one host meant to be reached from the admin CIDR; it needs a public IP")
-    instance = t.add_resource(ec2.Instance(
-        "Bastion",
-        LaunchTemplate=ec2.LaunchTemplateSpecification(
-            LaunchTemplateId=Ref(template), Version=GetAtt(template, "LatestVersionNumber"),
-        ),
-        Tags=Tags(Name=Sub("${AWS::StackName}-bastion")),
-    ))
-    output(t, "BastionInstanceId", Ref(instance), "Bastion instance id (EC2 Instance Connect, Session Manager)")
-    output(t, "BastionPublicIp", GetAtt(instance, "PublicIp"), "Public IP of the bastion (SSH from the admin CIDR)")

@@ -22,16 +22,17 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
+from awacs.aws import Condition, StringEquals
 from pydantic import Field, field_validator, model_validator
-from troposphere import AWSHelperFn, GetAtt, If, Join, NoValue, Ref, Sub, Template, applicationautoscaling, ecr, ecs, iam, logs
+from troposphere import AWSHelperFn, GetAtt, Join, Ref, Sub, Template, applicationautoscaling, ecr, ecs, iam, logs
 
-from generator.cfn.iam import grant, policy_document, service_role
+from generator.cfn.iam import grant, service_role
 from generator.cfn.naming import physical_name
 from generator.cfn.resources import keep_data, output, parameter, suppress
 from generator.cfn.sections import LayerSection, LogRetentionDays, Section
-from templates.compute import (
-    DATABASE_SECRET, ECR_PULL_ACTIONS, ECR_TOKEN_REASON, HAS_DATABASE_SECRET, database_secret,
-)
+from templates import app_tier
+from templates.app_tier import MOUNT_PATH, RoleGrant, check_mount_path, pseudo_arn as _arn, role_grant
+from templates.compute import ECR_PULL_ACTIONS, ECR_TOKEN_REASON
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -40,6 +41,7 @@ NAME = "containers"
 DESCRIPTION = "ECR repository and ECS Fargate service behind the load balancer"
 
 CONTAINER_NAME = "app"
+FILES_VOLUME = "files"
 
 # Fargate's valid task sizes: CPU units -> memory (MiB) it can be paired with.
 FARGATE_SIZES: dict[int, tuple[int, ...]] = {
@@ -60,7 +62,6 @@ SECRET_ARN = re.compile(rf"^(arn:{_PART}:secretsmanager:{_REGION}:{_ACCOUNT}:sec
 PARAMETER_ARN = re.compile(rf"^arn:{_PART}:ssm:{_REGION}:{_ACCOUNT}:parameter/[A-Za-z0-9/_.-]+$")
 ENV_FILE_ARN = re.compile(rf"^arn:{_PART}:s3:::([a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9])/([^*]+\.env)$")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -112,29 +113,8 @@ class ServiceScaling(Section):
         return self
 
 
-class TaskGrant(Section):
-    actions: list[str]
-    """IAM actions the application may call, e.g. [s3:GetObject]."""
-    resources: list[str]
-    """Exact ARNs (pseudo parameters like ${AWS::AccountId} allowed). '*' needs wildcard_reason."""
-    wildcard_reason: str = ""
-    """Why '*' is needed (some actions have no resource-level permissions); written into the role's Metadata."""
-
-    @field_validator("actions")
-    @classmethod
-    def _actions(cls, actions: list[str]) -> list[str]:
-        bad = [a for a in actions if not _ACTION.match(a)]
-        if bad or not actions:
-            raise ValueError(f"need service:Action names like s3:GetObject (bad: {', '.join(bad) or 'none given'})")
-        return actions
-
-    @model_validator(mode="after")
-    def _wildcard(self) -> TaskGrant:
-        if not self.resources:
-            raise ValueError("resources must list at least one ARN")
-        if "*" in self.resources and not self.wildcard_reason.strip():
-            raise ValueError("a '*' resource needs wildcard_reason")
-        return self
+# The task role's grants have the shape of the instance role's (compute.instance_role_grants).
+TaskGrant = RoleGrant
 
 
 class Config(LayerSection):
@@ -158,7 +138,9 @@ class Config(LayerSection):
     environment_file: str | None = None
     """An S3 object ARN of a `.env` file loaded into the environment (arn:aws:s3:::bucket/path/app.env)."""
     database_secret_variable: str = "DATABASE_SECRET"
-    """Variable that receives the database layer's secret (JSON with host, username, password) when there is one."""
+    """Variable that receives the value of the database layer's secret when that layer is on: JSON with
+    `username` and `password` only (RDS manages the secret); the host, port and database name arrive as
+    DATABASE_HOST, DATABASE_PORT and DATABASE_NAME, the secret's ARN as DATABASE_SECRET_ARN."""
     log_retention_days: LogRetentionDays = 30
     """Days CloudWatch Logs keeps the container's output."""
     readonly_root_filesystem: bool = True
@@ -178,7 +160,14 @@ class Config(LayerSection):
     repository: Repository = Repository()
     """ECR repository lifecycle."""
     task_role_grants: list[TaskGrant] = []
-    """What the application itself may call (the task role). Empty: nothing."""
+    """What the application itself may call (the task role), besides what the wiring grants for the data
+    layers it is handed (their secrets, tables, queue, topic and file system). Empty: nothing more."""
+    static_write: bool = False
+    """Let the application write, read and delete objects in the static layer's bucket (e.g. to deploy
+    its assets from the task); CloudFront invalidates what changes. Off: the bucket's name only."""
+    file_system_path: str = MOUNT_PATH
+    """Where the storage layer's EFS file system is mounted in the container (through its access point,
+    TLS and IAM authorization), when that layer is on."""
     scaling: ServiceScaling = ServiceScaling()
     """Service auto scaling."""
     path_patterns: list[str] = []
@@ -203,6 +192,11 @@ class Config(LayerSection):
                 "or an SSM parameter (…:parameter/path)"
             )
         return secrets
+
+    @field_validator("file_system_path")
+    @classmethod
+    def _mount_path(cls, path: str) -> str:
+        return check_mount_path(path)
 
     @field_validator("environment_file")
     @classmethod
@@ -280,8 +274,10 @@ def build(env: EnvConfig) -> Template:
     cluster, capacity = _cluster(t, cfg)
     log_group = t.add_resource(logs.LogGroup("ContainerLogGroup", RetentionInDays=cfg.log_retention_days))
     suppress(log_group, "CKV_AWS_158", "CloudWatch Logs encrypts the records at rest by default; secrets are injected, never logged")
-    execution_role = _execution_role(t, cfg, repository, log_group)
-    task_role = service_role(t, "TaskRole", "ecs-tasks.amazonaws.com", [_task_grant(g) for g in cfg.task_role_grants])
+    execution_role = _execution_role(t, env, repository, log_group)
+    task_role = service_role(t, "TaskRole", "ecs-tasks.amazonaws.com", [
+        *app_tier.wired_grants(t, env, cfg.static_write), *(role_grant(g) for g in cfg.task_role_grants),
+    ])
     task = _task_definition(t, env, repository, log_group, execution_role, task_role)
     service = _service(t, env, cluster, capacity, task)
     if cfg.scaling.enabled:
@@ -328,11 +324,6 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _arn(value: str) -> Sub | str:
-    """An ARN from the parameter file: substituted when it uses pseudo parameters."""
-    return Sub(value) if "${" in value else value
-
-
 def _cluster(t: Template, cfg: Config) -> tuple[ecs.Cluster, ecs.ClusterCapacityProviderAssociations]:
     cluster = t.add_resource(ecs.Cluster("Cluster", ClusterSettings=[
         ecs.ClusterSetting(Name="containerInsights", Value=cfg.container_insights),
@@ -357,7 +348,8 @@ def _strategy(capacity: Capacity, item=ecs.CapacityProviderStrategy) -> list:
     return strategy
 
 
-def _execution_role(t: Template, cfg: Config, repository: ecr.Repository, log_group: logs.LogGroup) -> iam.Role:
+def _execution_role(t: Template, env: EnvConfig, repository: ecr.Repository, log_group: logs.LogGroup) -> iam.Role:
+    cfg: Config = env.containers
     grants = [
         grant(["logs:CreateLogStream", "logs:PutLogEvents"], [GetAtt(log_group, "Arn")]),
     ]
@@ -379,18 +371,22 @@ def _execution_role(t: Template, cfg: Config, repository: ecr.Repository, log_gr
             grant(["s3:GetObject"], [_arn(cfg.environment_file)]),
             grant(["s3:GetBucketLocation"], [_arn(bucket)]),
         ]
-    role = service_role(t, "TaskExecutionRole", "ecs-tasks.amazonaws.com", grants)
-    secret = database_secret(t)
-    t.add_resource(iam.PolicyType(
-        "TaskExecutionDatabaseSecretPolicy", Condition=HAS_DATABASE_SECRET,
-        PolicyName="read-database-secret", Roles=[Ref(role)],
-        PolicyDocument=policy_document([grant(["secretsmanager:GetSecretValue"], [Ref(secret)])]),
-    ))
-    return role
+    grants += _wired_secrets(t, env)
+    return service_role(t, "TaskExecutionRole", "ecs-tasks.amazonaws.com", grants)
 
 
-def _task_grant(g: TaskGrant):
-    return grant(g.actions, [_arn(r) for r in g.resources], wildcard_reason=g.wildcard_reason)
+def _wired_secrets(t: Template, env: EnvConfig) -> list:
+    """ECS reads the data layers' secrets to inject them: the database
+    credentials (on the AWS managed key) and the cache token (on the cache
+    layer's key, hence Decrypt on it)."""
+    secrets = app_tier.secret_arns(t, env)
+    if not secrets:
+        return []
+    grants = [grant(["secretsmanager:GetSecretValue"], secrets, sid="ReadWiredSecrets")]
+    if env.cache.enabled and env.cache.cluster.enabled:
+        grants.append(grant(["kms:Decrypt"], [app_tier.cache_key_arn(t)], sid="DecryptCacheToken", conditions=Condition(
+            StringEquals("kms:ViaService", Sub("secretsmanager.${AWS::Region}.amazonaws.com")))))
+    return grants
 
 
 def _image(t: Template, cfg: Config, repository: ecr.Repository) -> AWSHelperFn | str:
@@ -408,18 +404,18 @@ def _task_definition(
     execution_role: iam.Role, task_role: iam.Role,
 ) -> ecs.TaskDefinition:
     cfg: Config = env.containers
-    secret = t.parameters[DATABASE_SECRET]
-    secrets: list[Any] = [
-        ecs.Secret(Name=name, ValueFrom=_arn(arn)) for name, arn in sorted(cfg.secrets.items())
-    ]
-    secrets.append(If(HAS_DATABASE_SECRET, ecs.Secret(Name=cfg.database_secret_variable, ValueFrom=Ref(secret)), NoValue))
+    wired = app_tier.settings(t, env)
+    secrets = [ecs.Secret(Name=name, ValueFrom=_arn(arn)) for name, arn in cfg.secrets.items()]
+    secrets += [ecs.Secret(Name=_secret_name(cfg, s), ValueFrom=s.value) for s in wired if s.secret_value]
+    environment = [ecs.Environment(Name=k, Value=v) for k, v in cfg.environment.items()]
+    environment += [ecs.Environment(Name=s.variable, Value=s.value) for s in wired if not s.secret_value]
     container = ecs.ContainerDefinition(
         Name=CONTAINER_NAME,
         Image=_image(t, cfg, repository),
         Essential=True,
         PortMappings=[ecs.PortMapping(ContainerPort=env.security.app_port, Protocol="tcp")],
-        Environment=[ecs.Environment(Name=k, Value=v) for k, v in sorted(cfg.environment.items())],
-        Secrets=secrets,
+        Environment=sorted(environment, key=lambda e: e.Name),
+        Secrets=sorted(secrets, key=lambda e: e.Name),
         ReadonlyRootFilesystem=cfg.readonly_root_filesystem,
         LogConfiguration=ecs.LogConfiguration(LogDriver="awslogs", Options={
             "awslogs-group": Ref(log_group), "awslogs-region": Ref("AWS::Region"), "awslogs-stream-prefix": CONTAINER_NAME,
@@ -427,10 +423,15 @@ def _task_definition(
     )
     if cfg.environment_file:
         container.EnvironmentFiles = [ecs.EnvironmentFile(Type="s3", Value=_arn(cfg.environment_file))]
-    volumes = []
+    mounts, volumes = [], []
     if cfg.readonly_root_filesystem:
-        container.MountPoints = [ecs.MountPoint(SourceVolume="tmp", ContainerPath="/tmp", ReadOnly=False)]
-        volumes = [ecs.Volume(Name="tmp")]
+        mounts.append(ecs.MountPoint(SourceVolume="tmp", ContainerPath="/tmp", ReadOnly=False))
+        volumes.append(ecs.Volume(Name="tmp"))
+    if env.storage.enabled:
+        mounts.append(ecs.MountPoint(SourceVolume=FILES_VOLUME, ContainerPath=cfg.file_system_path, ReadOnly=False))
+        volumes.append(_file_system_volume(t))
+    if mounts:
+        container.MountPoints = mounts
     task = t.add_resource(ecs.TaskDefinition(
         "TaskDefinition",
         Family=physical_name(env.project, env.environment, "app"),
@@ -443,6 +444,20 @@ def _task_definition(
     if not cfg.readonly_root_filesystem:
         suppress(task, "CKV_AWS_336", "Writable root filesystem chosen in the parameter file (containers.readonly_root_filesystem: false)")
     return task
+
+
+def _secret_name(cfg: Config, setting: app_tier.Setting) -> str:
+    return cfg.database_secret_variable if setting.connection.output == "DatabaseSecretArn" else setting.variable
+
+
+def _file_system_volume(t: Template) -> ecs.Volume:
+    """The storage layer's file system through its access point, encrypted in
+    transit, mounted as the task role (IAM authorization), which the file
+    system policy and the task role's grant require."""
+    return ecs.Volume(Name=FILES_VOLUME, EFSVolumeConfiguration=ecs.EFSVolumeConfiguration(
+        FilesystemId=Ref(t.parameters["FileSystemId"]), TransitEncryption="ENABLED",
+        AuthorizationConfig=ecs.AuthorizationConfig(AccessPointId=Ref(t.parameters["AccessPointId"]), IAM="ENABLED"),
+    ))
 
 
 def _service(

@@ -2,7 +2,9 @@
 
 Internet -> ALB SG (80, 443) -> app SG (app port, from the ALB SG only) ->
 DB SG (DB port, from the app SG only); a bastion SG (22 from the admin CIDR
-only) when compute has a bastion. Rules between groups are separate
+only, 22 on to the app SG, HTTPS out for Session Manager and the AWS APIs)
+when compute has a bastion; an EC2 Instance Connect Endpoint SG (22 to the
+app SG only) when compute has that endpoint. Rules between groups are separate
 Ingress/Egress resources so the groups can reference each other without a
 circular dependency.
 """
@@ -63,6 +65,8 @@ def build(env: EnvConfig) -> Template:
     groups = {"Alb": alb, "App": app, "Db": db}
     if env.compute.bastion.enabled:
         groups["Bastion"] = _bastion_group(t, cfg, vpc_id, app)
+    if env.compute.enabled and env.compute.instance_connect_endpoint:
+        groups["InstanceConnect"] = _instance_connect_group(t, vpc_id, app)
     for name, group in groups.items():
         output(t, f"{name}SecurityGroupId", GetAtt(group, "GroupId"), f"{name} security group id")
     return t
@@ -118,4 +122,19 @@ def _bastion_group(t: Template, cfg: Config, vpc_id, app: ec2.SecurityGroup) -> 
         )],
     )
     _allow(t, "BastionToApp", bastion, app, 22, "SSH from the bastion to the application instances")
+    # The SSM agent (Session Manager) and the AWS CLI (EC2 Instance Connect's
+    # SendSSHPublicKey) speak HTTPS to public AWS endpoints or the VPC's
+    # interface endpoints, whose addresses are not known here.
+    t.add_resource(ec2.SecurityGroupEgress(
+        "BastionHttpsEgress", GroupId=GetAtt(bastion, "GroupId"), CidrIp=ANYWHERE,
+        IpProtocol="tcp", FromPort=443, ToPort=443, Description="HTTPS to AWS APIs (Session Manager, EC2 Instance Connect)",
+    ))
     return bastion
+
+
+def _instance_connect_group(t: Template, vpc_id, app: ec2.SecurityGroup) -> ec2.SecurityGroup:
+    """The EC2 Instance Connect Endpoint's group: nothing comes in (callers
+    reach the endpoint through the AWS API), SSH goes out to the app group only."""
+    group = _group(t, "InstanceConnectSecurityGroup", "EC2 Instance Connect Endpoint: SSH to the application only", vpc_id)
+    _allow(t, "InstanceConnectToApp", group, app, 22, "SSH through the EC2 Instance Connect Endpoint")
+    return group

@@ -3,9 +3,17 @@ storage layer; EFS is the one that Fargate tasks can mount too).
 
 Drawn in order: the file system's security group (NFS from the app security
 group only, and the matching egress on the app group), the file system
-(encrypted, backed up by AWS Backup, TLS required by its policy), one mount
-target per private subnet, and an access point that pins the POSIX user and
-the directory the application sees.
+(encrypted, backed up by AWS Backup), one mount target per private subnet,
+and an access point that pins the POSIX user and the directory the
+application sees.
+
+The file system policy makes IAM the gate. It allows nothing to anonymous
+NFS clients (a mount without the mount helper's `iam` option), so only a
+principal whose own policy grants `elasticfilesystem:ClientMount` mounts,
+and it refuses a mount without TLS, outside a mount target, or (unless
+`root_access`) around the access point, which would bypass the POSIX user
+and the directory the access point pins. The app tier's roles get exactly
+that grant, conditioned on this access point (templates/app_tier.py).
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Literal
 
-from awacs.aws import Bool, Condition, Principal
+from awacs.aws import Bool, Condition, Null, Principal
 from pydantic import Field, field_validator, model_validator
 from troposphere import GetAtt, Ref, Select, Tags, Template, ec2, efs
 
@@ -69,8 +77,9 @@ class Config(LayerSection):
     """Move files not read for this many days to the Infrequent Access class (cheaper storage, per-read
     charge); one of 1, 7, 14, 30, 60, 90, 180, 270, 365, or empty to keep everything in Standard."""
     root_access: bool = False
-    """Let NFS clients act as root. Off: root is squashed to nobody, and the application works through the
-    access point as `access_point.uid`."""
+    """Let a principal granted `elasticfilesystem:ClientRootAccess` mount the whole file system as root,
+    without the access point. Off: every mount goes through the access point (the policy refuses others),
+    as `access_point.uid` in `access_point.path`."""
     access_point: AccessPoint = AccessPoint()
     """The application's entry point into the file system."""
 
@@ -133,19 +142,29 @@ def _security_group(t: Template, vpc_id, app_group) -> ec2.SecurityGroup:
     return group
 
 
-def _file_system(t: Template, env: EnvConfig, cfg: Config) -> efs.FileSystem:
-    client_actions = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
-    if cfg.root_access:
-        client_actions.append("elasticfilesystem:ClientRootAccess")
+CLIENT_ACTIONS = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientRootAccess", "elasticfilesystem:ClientWrite"]
+
+
+def _policy(cfg: Config):
+    """Deny-only: with a policy in place EFS no longer grants anonymous
+    clients anything, so identity policies (IAM authorization) decide who
+    mounts; these statements bound what even a granted principal may do."""
     everyone = Principal("AWS", "*")
-    policy = resource_policy(
-        # Who may mount is decided by the network (the security group above); the policy adds
-        # "through a mount target" and, by what it leaves out, root squashing.
-        [(everyone, grant(client_actions, ["*"], wildcard_reason=THIS_FILE_SYSTEM,
-                          conditions=Condition(Bool("elasticfilesystem:AccessedViaMountTarget", True))))],
-        deny=[(everyone, grant(["elasticfilesystem:*"], ["*"], wildcard_reason=THIS_FILE_SYSTEM,
-                               conditions=Condition(Bool("aws:SecureTransport", False))))],
-    )
+
+    def deny(sid: str, actions: list[str], condition) -> tuple:
+        return everyone, grant(actions, ["*"], wildcard_reason=THIS_FILE_SYSTEM, conditions=Condition(condition), sid=sid)
+
+    statements = [
+        deny("DenyWithoutTls", ["elasticfilesystem:*"], Bool("aws:SecureTransport", False)),
+        deny("DenyOutsideMountTargets", CLIENT_ACTIONS, Bool("elasticfilesystem:AccessedViaMountTarget", False)),
+    ]
+    if not cfg.root_access:
+        statements.append(deny("DenyWithoutAccessPoint", CLIENT_ACTIONS, Null("elasticfilesystem:AccessPointArn", True)))
+    return resource_policy([], deny=statements)
+
+
+def _file_system(t: Template, env: EnvConfig, cfg: Config) -> efs.FileSystem:
+    policy = _policy(cfg)
     file_system = t.add_resource(efs.FileSystem(
         "FileSystem",
         Encrypted=True,

@@ -121,12 +121,16 @@ def _endpoint_needs(env: EnvConfig) -> dict[str, list[str]]:
             needs.setdefault(endpoint, []).append(who)
 
     containers, compute = env.containers, env.compute
+    wired_secret = env.database.enabled or (env.cache.enabled and env.cache.cluster.enabled)
+    for tier in ("compute", "containers"):
+        if env.section(tier).enabled:
+            _wired_endpoint_needs(env, tier, need)
     if containers.enabled:
         if _private_ecr_image(env):
             # ECR serves the manifest through ecr.api/ecr.dkr and the image layers from S3 (seed 000).
             need(("ecr.api", "ecr.dkr", "s3"), "containers (image pulls from ECR)")
         need(("logs",), "containers (awslogs driver)")
-        if containers.secret_arns("secretsmanager") or env.database.enabled:
+        if containers.secret_arns("secretsmanager") or wired_secret:
             need(("secretsmanager",), "containers (secrets injected at task start)")
         if containers.secret_arns("ssm"):
             need(("ssm",), "containers (SSM parameters injected at task start)")
@@ -137,9 +141,22 @@ def _endpoint_needs(env: EnvConfig) -> dict[str, list[str]]:
             need(("ssm", "ssmmessages", "ec2messages"), "compute (Session Manager)")
         if compute.ecr_pull:
             need(("ecr.api", "ecr.dkr", "s3"), "compute (ECR pulls)")
-        if env.database.enabled:
-            need(("secretsmanager",), "compute (database secret)")
+        if wired_secret:
+            need(("secretsmanager",), "compute (database and cache secrets)")
+        if env.storage.enabled:
+            # amazon-efs-utils comes from the Amazon Linux repositories, which are served from S3.
+            need(("s3",), "compute (amazon-efs-utils at boot)")
     return needs
+
+
+def _wired_endpoint_needs(env: EnvConfig, tier: str, need: Callable[[tuple[str, ...], str], None]) -> None:
+    """The AWS APIs an application tier calls for the data layers wired to it."""
+    if env.messaging.enabled:
+        need(("sqs", "sns"), f"{tier} (the queue and the topic)")
+    if env.cache.enabled and env.cache.tables:
+        need(("dynamodb",), f"{tier} (the tables)")
+    if env.static.enabled and env.section(tier).static_write:
+        need(("s3",), f"{tier} (static_write to the site's bucket)")
 
 
 def _endpoints_without_nat(env: EnvConfig) -> list[Problem]:
@@ -172,6 +189,34 @@ def _endpoints_without_nat(env: EnvConfig) -> list[Problem]:
                 f"endpoints ({who}); or choose network.nat: single",
             ))
     return problems
+
+
+def _connection_names_are_free(env: EnvConfig) -> list[Problem]:
+    """The wiring fills DATABASE_HOST, QUEUE_URL, ... (generator/cfn/connections.py);
+    the parameter file must not define the same variable for the tasks."""
+    from templates.app_tier import reserved_variables
+
+    containers = env.containers
+    if not containers.enabled:
+        return []
+    reserved = reserved_variables(env)
+    problems = []
+    for field in ("environment", "secrets"):
+        taken = sorted(reserved & set(getattr(containers, field)))
+        if taken:
+            problems.append((("containers", field), f"{', '.join(taken)} filled by the wiring from the data layers; use another name"))
+    if containers.database_secret_variable in reserved - {"DATABASE_SECRET"}:
+        problems.append((("containers", "database_secret_variable"),
+                         f"{containers.database_secret_variable} is filled by the wiring already; use another name"))
+    return problems
+
+
+def _static_write_needs_static(env: EnvConfig) -> list[Problem]:
+    return [
+        ((tier, "static_write"), "needs static.enabled: true (the bucket is the static layer's)")
+        for tier in ("compute", "containers")
+        if env.section(tier).enabled and env.section(tier).static_write and not env.static.enabled
+    ]
 
 
 def _data_tier_fits_security(env: EnvConfig) -> list[Problem]:
@@ -213,7 +258,8 @@ def _cdn_api_origin_reachable(env: EnvConfig) -> list[Problem]:
 RULES: list[Callable[[EnvConfig], list[Problem]]] = [
     _wiring_needs_network, _bastion_needs_admin_cidr, _bastion_needs_compute, _app_tier_needs_security,
     _https_needs_certificate, _load_balancer_metrics_need_web, _shared_load_balancer, _ecr_pull_needs_repository,
-    _endpoints_without_nat, _data_tier_fits_security, _cdn_api_origin_reachable,
+    _endpoints_without_nat, _data_tier_fits_security, _cdn_api_origin_reachable, _connection_names_are_free,
+    _static_write_needs_static,
 ]
 
 

@@ -95,16 +95,36 @@ def test_without_session_manager_the_role_has_no_managed_policy():
     assert "ManagedPolicyArns" not in props(build({"session_manager": False}), "InstanceRole")
 
 
-def test_database_secret_is_read_on_exactly_its_arn_only_when_given():
+def test_without_a_data_layer_nothing_is_wired_and_no_condition_is_left():
     body = build()
-    assert body["Parameters"]["DatabaseSecretArn"]["Default"] == ""
-    assert body["Conditions"]["HasDatabaseSecret"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "DatabaseSecretArn"}, ""]}]}
-    policy = body["Resources"]["InstanceDatabaseSecretPolicy"]
-    assert policy["Condition"] == "HasDatabaseSecret"
-    assert policy["Properties"]["Roles"] == [{"Ref": "InstanceRole"}]
-    assert policy["Properties"]["PolicyDocument"]["Statement"] == [
-        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [{"Ref": "DatabaseSecretArn"}]}
+    assert "DatabaseSecretArn" not in body["Parameters"] and "Conditions" not in body
+    assert not resources_of_type(body, "AWS::SSM::Parameter")
+
+
+def test_the_database_secret_is_read_on_exactly_its_arn_when_the_database_is_on():
+    body = build(database={"enabled": True})
+    assert body["Parameters"]["DatabaseSecretArn"]["Type"] == "String" and "Default" not in body["Parameters"]["DatabaseSecretArn"]
+    assert {"Sid": "ReadSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [{"Ref": "DatabaseSecretArn"}]} in policy_statements(body["Resources"]["InstanceRole"])
+
+
+def test_instance_role_grants_have_the_task_role_grants_shape():
+    body = build({"instance_role_grants": [
+        {"actions": ["s3:GetObject"], "resources": ["arn:${AWS::Partition}:s3:::reports-${AWS::AccountId}/*"]},
+        {"actions": ["cloudwatch:PutMetricData"], "resources": ["*"], "wildcard_reason": "PutMetricData has no resource type"},
+    ]})
+    assert policy_statements(body["Resources"]["InstanceRole"]) == [
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [{"Fn::Sub": "arn:${AWS::Partition}:s3:::reports-${AWS::AccountId}/*"}]},
+        {"Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": ["*"]},
     ]
+    assert body["Resources"]["InstanceRole"]["Metadata"]["WildcardResources"] == [
+        {"Actions": ["cloudwatch:PutMetricData"], "Reason": "PutMetricData has no resource type"}]
+    from templates import containers
+    assert compute.Config.model_fields["instance_role_grants"].annotation == containers.Config.model_fields["task_role_grants"].annotation
+
+
+def test_an_optional_key_pair_for_the_app_instances():
+    assert template_data(build({"key_name": "team-ops"}))["KeyName"] == "team-ops"
 
 
 # --- the group ---------------------------------------------------------------------------
@@ -289,6 +309,31 @@ def test_bastion_in_the_first_public_subnet_with_a_public_ip_and_the_bastion_gro
     assert {"BastionInstanceId", "BastionPublicIp"} <= set(body["Outputs"])
 
 
+def test_bastion_outputs_say_only_what_is_true():
+    """Session Manager works (the bastion's group allows HTTPS out, see the
+    security layer), SSH only from the admin CIDR with what the instances accept."""
+    body = build({"bastion": {"enabled": True}}, security={"admin_cidr": "203.0.113.0/24"})
+    assert "aws ssm start-session" in body["Outputs"]["BastionInstanceId"]["Description"]
+    ip = body["Outputs"]["BastionPublicIp"]["Description"]
+    assert "from 203.0.113.0/24 only" in ip and "key pair" not in ip
+    assert ip.count("aws ec2-instance-connect send-ssh-public-key") == 2  # the bastion's login, then the app's
+    keyed = build({"key_name": "app-key", "bastion": {"enabled": True, "key_name": "ops"}},
+                  security={"admin_cidr": "203.0.113.0/24"})["Outputs"]["BastionPublicIp"]["Description"]
+    assert "with key pair ops or" in keyed and "with key pair app-key or" in keyed
+
+
+def test_instance_connect_endpoint_in_the_first_private_subnet_with_the_security_layers_group():
+    assert not resources_of_type(build(), "AWS::EC2::InstanceConnectEndpoint")
+    body = build({"instance_connect_endpoint": True})
+    _, endpoint = only_resource(body, "AWS::EC2::InstanceConnectEndpoint")
+    assert endpoint["Properties"]["SubnetId"] == {"Fn::Select": [0, {"Ref": "PrivateSubnetIds"}]}
+    assert endpoint["Properties"]["SecurityGroupIds"] == [{"Ref": "InstanceConnectSecurityGroupId"}]
+    assert endpoint["Properties"]["PreserveClientIp"] is False
+    assert body["Parameters"]["InstanceConnectSecurityGroupId"]["Type"] == "AWS::EC2::SecurityGroup::Id"
+    assert "--connection-type eice" in body["Outputs"]["InstanceConnectEndpointId"]["Description"]
+    assert "PublicSubnetIds" not in body["Parameters"]  # no bastion, nothing public
+
+
 def test_outputs_and_determinism():
     env = make_env(web=WEB, compute={"enabled": True, "spot": {"enabled": True}})
     assert set(render(compute.build(env))["Outputs"]) == {"AutoScalingGroupName", "LaunchTemplateId", "InstanceRoleArn"}
@@ -318,6 +363,11 @@ def test_outputs_and_determinism():
     ({"bastion": {"enabled": True, "instance_type": "t4g.nano"}}, "compute.bastion", "arm64 AMI"),
     ({"spot": {"extra_instance_types": ["t3a.micro"]}}, "compute", "needs spot.enabled: true"),
     ({"scaling": {"target_tracking": {"target_value": 150}}}, "compute.scaling.target_tracking", "must be below 100"),
+    ({"instance_role_grants": [{"actions": ["s3:GetObject"], "resources": ["*"]}]}, "compute.instance_role_grants.0", "wildcard_reason"),
+    ({"instance_role_grants": [{"actions": ["GetObject"], "resources": ["arn:aws:s3:::b/*"]}]}, "compute.instance_role_grants.0.actions", "service:Action"),
+    ({"file_system_path": "relative/path"}, "compute.file_system_path", "absolute path"),
+    ({"file_system_path": "/etc/app"}, "compute.file_system_path", "would hide a system directory"),
+    ({"key_name": ""}, "compute.key_name", "key pair name"),
 ])
 def test_bad_compute_fields_name_the_field(tmp_path, fields, path, fragment):
     data = merge(BASE_ENV, {"compute": {"enabled": True, **fields}})
@@ -368,6 +418,15 @@ SHAPES = {
     ),
     "requirements": dict(web=WEB, compute={"enabled": True, "instance_type": None, "instance_requirements": {},
                                            "spot": {"enabled": True}, "maintenance_policy": "none"}),
+    "wired": dict(
+        web=WEB, security={"admin_cidr": "203.0.113.0/24"}, static={"enabled": True}, database={"enabled": True},
+        cache={"enabled": True, "tables": {"sessions": {"partition_key": {"name": "id"}}}}, messaging={"enabled": True},
+        storage={"enabled": True},
+        compute={"enabled": True, "static_write": True, "instance_connect_endpoint": True, "key_name": "ops",
+                 "bastion": {"enabled": True}, "user_data": "#!/bin/bash\nsystemctl start app\n",
+                 "instance_role_grants": [{"actions": ["cloudwatch:PutMetricData"], "resources": ["*"],
+                                           "wildcard_reason": "PutMetricData has no resource type"}]},
+    ),
 }
 
 

@@ -110,14 +110,16 @@ def test_execution_role_reads_exactly_the_named_secrets_parameters_and_env_file(
     ]
 
 
-def test_database_secret_is_injected_and_readable_only_when_there_is_one():
+def test_database_secret_is_injected_and_readable_only_when_the_database_is_on():
     body = build()
-    policy = body["Resources"]["TaskExecutionDatabaseSecretPolicy"]
-    assert policy["Condition"] == "HasDatabaseSecret" and policy["Properties"]["Roles"] == [{"Ref": "TaskExecutionRole"}]
-    assert policy["Properties"]["PolicyDocument"]["Statement"] == [
-        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [{"Ref": "DatabaseSecretArn"}]}]
-    assert container(body)["Secrets"] == [{"Fn::If": [
-        "HasDatabaseSecret", {"Name": "DATABASE_SECRET", "ValueFrom": {"Ref": "DatabaseSecretArn"}}, {"Ref": "AWS::NoValue"}]}]
+    assert container(body)["Secrets"] == [] and "DatabaseSecretArn" not in body["Parameters"] and "Conditions" not in body
+    body = build(database={"enabled": True})
+    assert {"Sid": "ReadWiredSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [{"Ref": "DatabaseSecretArn"}]} in statements(body, "TaskExecutionRole")
+    assert container(body)["Secrets"] == [{"Name": "DATABASE_SECRET", "ValueFrom": {"Ref": "DatabaseSecretArn"}}]
+    renamed = build({"database_secret_variable": "DB_CREDENTIALS"}, database={"enabled": True})
+    assert container(renamed)["Secrets"] == [{"Name": "DB_CREDENTIALS", "ValueFrom": {"Ref": "DatabaseSecretArn"}}]
+    assert {"Name": "DATABASE_SECRET_ARN", "Value": {"Ref": "DatabaseSecretArn"}} in container(renamed)["Environment"]
 
 
 def test_task_role_may_call_nothing_unless_the_parameter_file_says_so():
@@ -269,6 +271,7 @@ def test_every_valid_fargate_pair_is_accepted(cpu, memory):
     ({"log_retention_days": 10}, "containers.log_retention_days", "must be one of"),
     ({"image_tag": "-bad"}, "containers.image_tag", "not a valid image tag"),
     ({"scaling": {"target_value": 120}}, "containers.scaling", "must be below 100"),
+    ({"file_system_path": "/tmp"}, "containers.file_system_path", "would hide a system directory"),
 ])
 def test_bad_containers_fields_name_the_field(tmp_path, fields, path, fragment):
     data = merge(BASE_ENV, {"network": {"nat": "single"}, "containers": {"enabled": True, **fields}})
@@ -289,6 +292,9 @@ SHAPES = {
         "scaling": {"metric": "request_count"}, "readonly_root_filesystem": False}),
     "outside-image": dict(web=WEB, containers={"enabled": True, "image": "public.ecr.aws/nginx/nginx:stable",
                                                "container_insights": "disabled", "scaling": {"enabled": False}}),
+    "wired": dict(web=WEB, static={"enabled": True}, database={"enabled": True}, messaging={"enabled": True},
+                  cache={"enabled": True, "tables": {"sessions": {"partition_key": {"name": "id"}}}}, storage={"enabled": True},
+                  containers={"enabled": True, "static_write": True, "file_system_path": "/data"}),
 }
 
 

@@ -66,6 +66,28 @@ def test_bastion_takes_ssh_from_the_admin_cidr_only():
     assert "BastionSecurityGroupId" in body["Outputs"]
 
 
+def test_bastion_may_reach_the_app_on_22_and_aws_apis_on_443_for_session_manager():
+    body = build(security={"admin_cidr": "198.51.100.0/24"}, compute={"bastion": {"enabled": True}})
+    bastion = {"Fn::GetAtt": ["BastionSecurityGroup", "GroupId"]}
+    egress = sorted(
+        (r["Properties"].get("CidrIp") or r["Properties"]["DestinationSecurityGroupId"]["Fn::GetAtt"][0], r["Properties"]["FromPort"])
+        for r in resources_of_type(body, "AWS::EC2::SecurityGroupEgress").values() if r["Properties"]["GroupId"] == bastion
+    )
+    assert egress == [("0.0.0.0/0", 443), ("AppSecurityGroup", 22)]
+
+
+def test_instance_connect_endpoint_group_reaches_port_22_of_the_app_and_takes_nothing_in():
+    assert "InstanceConnectSecurityGroup" not in build(compute={"instance_connect_endpoint": True})["Resources"]
+    body = build(compute={"enabled": True, "instance_connect_endpoint": True})
+    assert sources_of(body, "InstanceConnectSecurityGroup") == []
+    assert sources_of(body, "AppSecurityGroup") == [("AlbSecurityGroup", 8000), ("InstanceConnectSecurityGroup", 22)]
+    egress = body["Resources"]["InstanceConnectToAppEgress"]["Properties"]
+    assert (egress["DestinationSecurityGroupId"], egress["FromPort"], egress["ToPort"]) == (
+        {"Fn::GetAtt": ["AppSecurityGroup", "GroupId"]}, 22, 22)
+    assert body["Resources"]["InstanceConnectSecurityGroup"]["Properties"]["SecurityGroupEgress"][0]["Description"] == "Disallow all traffic"
+    assert "InstanceConnectSecurityGroupId" in body["Outputs"]
+
+
 @pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
 def test_open_admin_cidr_is_refused(cidr):
     with pytest.raises(ValidationError, match="must not be open to the whole internet"):

@@ -66,18 +66,26 @@ def test_file_system_is_encrypted_backed_up_and_retained():
     assert props["LifecyclePolicies"] == [{"TransitionToIA": "AFTER_30_DAYS"}, {"TransitionToPrimaryStorageClass": "AFTER_1_ACCESS"}]
 
 
-def test_policy_requires_tls_and_a_mount_target_and_squashes_root():
-    allow, deny = statements(build())
-    assert allow["Effect"] == "Allow" and allow["Principal"] == {"AWS": "*"}
-    assert allow["Action"] == ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
-    assert allow["Condition"] == {"Bool": {"elasticfilesystem:AccessedViaMountTarget": True}}
-    assert deny["Effect"] == "Deny" and deny["Action"] == ["elasticfilesystem:*"]
-    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": False}}
+CLIENT = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientRootAccess", "elasticfilesystem:ClientWrite"]
 
 
-def test_root_access_is_an_explicit_choice():
-    allow, _ = statements(build(root_access=True))
-    assert "elasticfilesystem:ClientRootAccess" in allow["Action"]
+def test_policy_lets_no_anonymous_client_in_and_requires_tls_a_mount_target_and_the_access_point():
+    """Without an Allow for '*', EFS grants anonymous NFS clients nothing: only
+    a principal whose identity policy allows ClientMount (the app tier's
+    roles, IAM authorization) mounts, and then only as these denials permit."""
+    found = {s["Sid"]: s for s in statements(build())}
+    assert all(s["Effect"] == "Deny" and s["Principal"] == {"AWS": "*"} for s in found.values())
+    assert found["DenyWithoutTls"]["Action"] == ["elasticfilesystem:*"]
+    assert found["DenyWithoutTls"]["Condition"] == {"Bool": {"aws:SecureTransport": False}}
+    assert found["DenyOutsideMountTargets"]["Action"] == CLIENT
+    assert found["DenyOutsideMountTargets"]["Condition"] == {"Bool": {"elasticfilesystem:AccessedViaMountTarget": False}}
+    assert found["DenyWithoutAccessPoint"]["Action"] == CLIENT
+    assert found["DenyWithoutAccessPoint"]["Condition"] == {"Null": {"elasticfilesystem:AccessPointArn": True}}
+
+
+def test_root_access_is_an_explicit_choice_that_lifts_the_access_point_requirement():
+    found = {s["Sid"] for s in statements(build(root_access=True))}
+    assert found == {"DenyWithoutTls", "DenyOutsideMountTargets"}
 
 
 def test_lifecycle_can_be_left_out_and_one_day_is_singular():

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from generator.build import constraints
 from generator.build.pipeline import build_envs
@@ -107,10 +108,55 @@ def test_the_error_names_file_line_and_field_and_nothing_is_written(tmp_path):
     assert not out.exists()
 
 
-def test_the_shipped_dev_file_has_every_endpoint_its_tier_needs():
+def test_devs_nat_and_endpoints_are_the_cheaper_choice_its_comment_shows():
+    """dev pays for one NAT rather than the interface endpoints its tasks
+    would need without one; the comment's figures are the cost model's."""
+    from templates.network import INTERFACE_ENDPOINT_HOURLY, INTERFACE_ENDPOINT_PER_GB, NAT_HOURLY, NAT_PER_GB
+
+    text = Path("parameters/dev.yaml").read_text()
     env = load_config("parameters/dev.yaml")
-    assert env.network.nat == "none" and env.containers.enabled
+    assert (env.network.nat, env.network.interface_endpoints) == ("single", [])
     assert constraints.check(env) == []
+    without_nat = EnvConfig.model_validate(merge(yaml.safe_load(text), {"network": {"nat": "none"}}))
+    needed = sorted(n for n in constraints._endpoint_needs(without_nat) if n not in ("s3", "dynamodb"))
+    assert needed == ["ecr.api", "ecr.dkr", "logs", "secretsmanager", "sns", "sqs"]
+    for hours in (730, 720):
+        nat = NAT_HOURLY * hours
+        one_az, two_azs = (len(needed) * azs * INTERFACE_ENDPOINT_HOURLY * hours for azs in (1, 2))
+        assert nat < one_az < two_azs
+        for figure in (nat, one_az, two_azs):
+            assert f"{figure:,.2f}" in text, figure
+    break_even = (len(needed) * INTERFACE_ENDPOINT_HOURLY - NAT_HOURLY) * 730 / (NAT_PER_GB - INTERFACE_ENDPOINT_PER_GB)
+    assert f"about {break_even:.0f} GB a month" in text
+
+
+def test_the_tiers_wired_to_the_queue_need_sqs_and_sns_endpoints_without_nat():
+    found = problems(network={"nat": "none", "gateway_endpoints": ["s3"], "interface_endpoints": ["ecr.api", "ecr.dkr", "logs"]},
+                     containers={"enabled": True}, messaging={"enabled": True},
+                     cache={"enabled": True, "cluster": {"enabled": False}, "tables": {"sessions": {"partition_key": {"name": "id"}}}})
+    assert found["network.interface_endpoints"].startswith("add sns, sqs: ")
+    assert "sqs for containers (the queue and the topic)" in found["network.interface_endpoints"]
+    assert found["network.gateway_endpoints"].startswith("add dynamodb: ") and "containers (the tables)" in found["network.gateway_endpoints"]
+
+
+def test_instances_mounting_the_file_system_without_nat_need_s3_for_efs_utils():
+    found = problems(network={"nat": "none", "gateway_endpoints": [], "interface_endpoints": ["ssm", "ssmmessages", "ec2messages"]},
+                     compute={"enabled": True}, storage={"enabled": True})
+    assert found["network.gateway_endpoints"] == (
+        "add s3: network.nat is none, so the private subnets reach AWS only through endpoints "
+        "(s3 for compute (amazon-efs-utils at boot)); or choose network.nat: single")
+
+
+def test_a_cache_token_is_a_secret_the_tiers_need_the_secrets_manager_endpoint_for():
+    found = problems(network={"nat": "none", "gateway_endpoints": ["s3"], "interface_endpoints": ["ecr.api", "ecr.dkr", "logs"]},
+                     containers={"enabled": True}, cache={"enabled": True})
+    assert found["network.interface_endpoints"].startswith("add secretsmanager: ")
+
+
+def test_static_write_needs_the_static_layer():
+    found = problems(compute={"enabled": True, "static_write": True}, containers={"enabled": True, "static_write": True})
+    assert found["compute.static_write"] == found["containers.static_write"] == "needs static.enabled: true (the bucket is the static layer's)"
+    assert "compute.static_write" not in problems(static={"enabled": True}, compute={"enabled": True, "static_write": True})
 
 
 # --- certificates ---------------------------------------------------------------------------
