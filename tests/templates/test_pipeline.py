@@ -13,9 +13,10 @@ import yaml
 from generator.deploy import local
 from templates import containers, pipeline
 from templates.pipeline import BUILDSPEC, CODEBUILD_PER_MINUTE
+from generator.cli import main
 from tests.helpers import (
-    BASE_ENV, assert_props, build_shapes, checkov_failures, config_error, deploy_stack, lint_findings, make_env, merge,
-    only_resource, render, resources_of_type,
+    BASE_ENV, MINIMAL_PARAMS, assert_props, build_shapes, checkov_failures, config_error, deploy_stack, lint_findings, make_env, merge,
+    render, resources_of_type, write_params,
 )
 from tests.templates.codebuild_support import FAKE_TOKEN, project_variables, run_buildspec
 
@@ -528,3 +529,36 @@ def test_the_pipeline_layer_deploys_alone_through_a_change_set(aws):
     assert topic in [t["TopicArn"] for t in client("sns").list_topics()["Topics"]]
     # (moto answers DescribeKey of this key with a 500: only its existence is checked)
     assert resources["PipelineKey"]["PhysicalResourceId"] in [k["KeyId"] for k in client("kms").list_keys()["Keys"]]
+
+
+# --- through the command line ---------------------------------------------------------
+
+PIPELINE_PARAMS = MINIMAL_PARAMS + """web:
+  enabled: true
+  listener: http
+containers:
+  enabled: true
+pipeline:
+  enabled: true
+  repository: example-org/shop
+"""
+
+
+def test_strata_build_prints_the_pipeline_cost_and_where_builds_run(tmp_path, capsys):
+    params = write_params(tmp_path, PIPELINE_PARAMS).parent
+    assert main(["build", "--env", "dev", "--params-dir", str(params), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "  cost: pipeline: about $1.00/month fixed (its KMS key)" in printed
+    assert "  note: pipeline: builds run outside the VPC" in printed
+    assert (tmp_path / "out" / "dev" / "pipeline.json").is_file()
+
+
+def test_strata_build_without_containers_fails_naming_the_file_line_and_both_sections(tmp_path, capsys):
+    text = PIPELINE_PARAMS.replace("containers:\n  enabled: true\n", "")
+    params = write_params(tmp_path, text).parent
+    assert main(["build", "--env", "dev", "--params-dir", str(params), "--out", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err
+    line = text.splitlines().index("  enabled: true", text.splitlines().index("pipeline:")) + 1
+    assert f"dev.yaml:{line} pipeline.enabled: needs containers.enabled: true" in error
+    assert "Traceback" not in error
+    assert not (tmp_path / "out" / "dev").exists()
