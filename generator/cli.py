@@ -50,7 +50,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     with LintService(files) as service:  # cfn-lint starts up while the build below imports and generates
         from generator.build.pipeline import build_envs
-        from templates import network
+        from templates import network, pipeline
 
         builds = build_envs(files, out, use_cache=not args.no_cache, service=service)
     for b in builds:
@@ -62,6 +62,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         if b.env.network.enabled:
             for note in network.monthly_cost_notes(b.env.network, network.HOURS_PER_MONTH):
                 print(f"  cost: {note}")
+        if b.env.pipeline.enabled:
+            for note in pipeline.monthly_cost_notes(b.env):
+                print(f"  cost: {note}")
+            for note in pipeline.build_notes(b.env):
+                print(f"  note: {note}")
     return 0
 
 

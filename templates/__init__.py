@@ -13,7 +13,7 @@ from types import ModuleType
 
 LAYER_NAMES = (
     "network", "security", "dns", "static", "web", "compute",
-    "containers", "database", "cache", "messaging", "storage",
+    "containers", "database", "cache", "messaging", "storage", "pipeline",
 )
 
 

@@ -267,6 +267,11 @@ def repository_name(env: EnvConfig) -> str:
     return physical_name(env.project, env.environment, "app")
 
 
+def task_family(env: EnvConfig) -> str:
+    """The task definition's family; the pipeline layer may tag revisions of it."""
+    return physical_name(env.project, env.environment, "app")
+
+
 def build(env: EnvConfig) -> Template:
     cfg: Config = env.containers
     t = Template(Description=f"{env.project} {env.environment}: {DESCRIPTION}")
@@ -280,6 +285,8 @@ def build(env: EnvConfig) -> Template:
     ])
     task = _task_definition(t, env, repository, log_group, execution_role, task_role)
     service = _service(t, env, cluster, capacity, task)
+    if env.pipeline.blue_green:
+        _blue_green(t, env, service)
     if cfg.scaling.enabled:
         _service_scaling(t, env, cluster, service)
     output(t, "RepositoryUri", GetAtt(repository, "RepositoryUri"), "ECR repository to push the application image to")
@@ -434,7 +441,7 @@ def _task_definition(
         container.MountPoints = mounts
     task = t.add_resource(ecs.TaskDefinition(
         "TaskDefinition",
-        Family=physical_name(env.project, env.environment, "app"),
+        Family=task_family(env),
         Cpu=str(cfg.cpu), Memory=str(cfg.memory_mib),
         NetworkMode="awsvpc", RequiresCompatibilities=["FARGATE"],
         RuntimePlatform=ecs.RuntimePlatform(CpuArchitecture=cfg.architecture, OperatingSystemFamily="LINUX"),
@@ -491,6 +498,35 @@ def _service(
         DependsOn=[capacity.title],
         **kwargs,
     ))
+
+
+def _blue_green(t: Template, env: EnvConfig, service: ecs.Service) -> None:
+    """ECS's own blue/green deployments (pipeline.deployment: blue_green, no
+    CodeDeploy): a new revision starts in the web layer's second target group,
+    ECS moves the test and then the production listener rule to it, keeps the
+    old revision for the bake time, then stops it. ECS does that with the
+    infrastructure role below, which may touch exactly these two target groups
+    and two rules (the actions of AWS's AmazonECSInfrastructureRolePolicyForLoadBalancers,
+    v6, held to this environment's resources)."""
+    primary = t.parameters["ContainerTargetGroupArn"]
+    alternate = parameter(t, "ContainerAlternateTargetGroupArn", "String", "Second target group of blue/green deployments")
+    production = parameter(t, "ContainerListenerRuleArn", "String", "Production listener rule blue/green deployments shift")
+    test = parameter(t, "ContainerTestListenerRuleArn", "String", "Test listener rule blue/green deployments shift first")
+    role = service_role(t, "LoadBalancerInfrastructureRole", "ecs.amazonaws.com", [
+        grant(["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
+               "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"], ["*"],
+              wildcard_reason="Elastic Load Balancing's Describe calls have no resource-level permissions"),
+        grant(["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+              [Ref(primary), Ref(alternate)], sid="TheTwoTargetGroups"),
+        grant(["elasticloadbalancing:ModifyRule"], [Ref(production), Ref(test)], sid="TheTwoListenerRules"),
+    ])
+    (balancer,) = service.LoadBalancers
+    balancer.AdvancedConfiguration = ecs.AdvancedConfiguration(
+        AlternateTargetGroupArn=Ref(alternate), ProductionListenerRule=Ref(production), TestListenerRule=Ref(test),
+        RoleArn=GetAtt(role, "Arn"),
+    )
+    service.DeploymentConfiguration.Strategy = "BLUE_GREEN"
+    service.DeploymentConfiguration.BakeTimeInMinutes = env.pipeline.bake_time_minutes
 
 
 def _service_scaling(t: Template, env: EnvConfig, cluster: ecs.Cluster, service: ecs.Service) -> None:

@@ -64,6 +64,10 @@ CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certifica
 
 # Priority of the listener rule sending `containers.path_patterns` to the containers.
 CONTAINER_RULE_PRIORITY = 10
+# pipeline.deployment: blue_green: requests with this header reach the new revision
+# (ECS's test listener rule) before production traffic does; evaluated first.
+CONTAINER_TEST_RULE_PRIORITY = 5
+TEST_HEADER = ("X-Strata-Test", "green")
 
 
 class HealthCheck(Section):
@@ -155,7 +159,9 @@ def build(env: EnvConfig) -> Template:
     groups = _target_groups(t, env)
     default_group = groups.get("compute") or groups["containers"]
     forwarding = _listeners(t, cfg, alb, default_group)
-    if "compute" in groups and "containers" in groups:
+    if env.pipeline.blue_green:
+        _blue_green_rules(t, env, forwarding, groups["containers"])
+    elif "compute" in groups and "containers" in groups:
         _container_rule(t, env, forwarding, groups["containers"])
     alias_records(t, env, "alb", GetAtt(alb, "DNSName"), GetAtt(alb, "CanonicalHostedZoneID"), ipv6=False)
     _outputs(t, alb, default_group, groups.get("containers"), forwarding)
@@ -300,6 +306,36 @@ def _container_rule(t: Template, env: EnvConfig, listener: elb.Listener, group: 
         ))],
         Actions=[elb.ListenerRuleAction(Type="forward", TargetGroupArn=Ref(group))],
     ))
+
+
+def _blue_green_rules(t: Template, env: EnvConfig, listener: elb.Listener, primary: elb.TargetGroup) -> None:
+    """What ECS's own blue/green deployment (pipeline.deployment: blue_green)
+    shifts: a second `ip` target group for the new revision, the production
+    rule (the containers' paths, or every path when the containers are the
+    only backend) and a test rule for requests carrying TEST_HEADER, both
+    forwarding to the two groups by weight. ECS rewrites the weights on every
+    deployment; the template only sets where the first deployment starts."""
+    alternate = _target_group(t, env, "ContainerAlternateTargetGroup", "ip")
+    both = elb.ListenerRuleAction(Type="forward", ForwardConfig=elb.ForwardConfig(TargetGroups=[
+        elb.TargetGroupTuple(TargetGroupArn=Ref(primary), Weight=100),
+        elb.TargetGroupTuple(TargetGroupArn=Ref(alternate), Weight=0),
+    ]))
+    production = t.add_resource(elb.ListenerRule(
+        "ContainerListenerRule", ListenerArn=Ref(listener), Priority=CONTAINER_RULE_PRIORITY,
+        Conditions=[elb.Condition(Field="path-pattern", PathPatternConfig=elb.PathPatternConfig(
+            Values=list(env.containers.path_patterns) or ["/*"],
+        ))],
+        Actions=[both],
+    ))
+    header, value = TEST_HEADER
+    test = t.add_resource(elb.ListenerRule(
+        "ContainerTestListenerRule", ListenerArn=Ref(listener), Priority=CONTAINER_TEST_RULE_PRIORITY,
+        Conditions=[elb.Condition(Field="http-header", HttpHeaderConfig=elb.HttpHeaderConfig(HttpHeaderName=header, Values=[value]))],
+        Actions=[both],
+    ))
+    output(t, "ContainerAlternateTargetGroupArn", Ref(alternate), "Second target group (ip) of ECS blue/green deployments")
+    output(t, "ContainerListenerRuleArn", Ref(production), "Production listener rule ECS blue/green shifts")
+    output(t, "ContainerTestListenerRuleArn", Ref(test), f"Listener rule for test traffic ({header}: {value}) to the new revision")
 
 
 def _outputs(

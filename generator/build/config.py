@@ -25,6 +25,7 @@ import templates.database
 import templates.dns
 import templates.messaging
 import templates.network
+import templates.pipeline
 import templates.security
 import templates.static
 import templates.storage
@@ -59,6 +60,7 @@ class EnvConfig(Section):
     cache: templates.cache.Config = Field(default_factory=templates.cache.Config)
     messaging: templates.messaging.Config = Field(default_factory=templates.messaging.Config)
     storage: templates.storage.Config = Field(default_factory=templates.storage.Config)
+    pipeline: templates.pipeline.Config = Field(default_factory=templates.pipeline.Config)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
 
     @computed_field  # type: ignore[prop-decorator]

@@ -255,11 +255,35 @@ def _cdn_api_origin_reachable(env: EnvConfig) -> list[Problem]:
     return []
 
 
+def _pipeline_deploys_containers(env: EnvConfig) -> list[Problem]:
+    """The pipeline pushes to the containers layer's repository and deploys its
+    service; blue/green shifts the web layer's listener rules between two
+    target groups."""
+    pipeline, containers = env.pipeline, env.containers
+    if not pipeline.enabled:
+        return []
+    if not containers.enabled:
+        return [(("pipeline", "enabled"), "needs containers.enabled: true: the pipeline pushes its images to the "
+                 "containers layer's ECR repository and deploys them on that layer's ECS service")]
+    problems = []
+    if containers.image is not None:
+        problems.append((("containers", "image"), "must be empty while pipeline.enabled is true: the pipeline deploys "
+                         "the images it pushes to the containers layer's own repository"))
+    if pipeline.deployment == "blue_green":
+        if not env.web.enabled:
+            problems.append((("pipeline", "deployment"), "blue_green needs web.enabled: true (ECS shifts the load "
+                             "balancer's listener rules between two target groups); or use deployment: rolling"))
+        if containers.scaling.enabled and containers.scaling.metric == "request_count":
+            problems.append((("containers", "scaling", "metric"), "request_count is measured on one target group, but "
+                             "with pipeline.deployment: blue_green the traffic moves between two: scale on cpu"))
+    return problems
+
+
 RULES: list[Callable[[EnvConfig], list[Problem]]] = [
     _wiring_needs_network, _bastion_needs_admin_cidr, _bastion_needs_compute, _app_tier_needs_security,
     _https_needs_certificate, _load_balancer_metrics_need_web, _shared_load_balancer, _ecr_pull_needs_repository,
     _endpoints_without_nat, _data_tier_fits_security, _cdn_api_origin_reachable, _connection_names_are_free,
-    _static_write_needs_static,
+    _static_write_needs_static, _pipeline_deploys_containers,
 ]
 
 

@@ -9,6 +9,7 @@ no step downstream can quietly change an input.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -52,3 +53,17 @@ def reject_repeats(values: list, what: str = "") -> list:
     if repeated:
         raise ValueError(f"{what + ' ' if what else ''}listed more than once: {', '.join(repeated)}")
     return values
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _email_addresses(addresses: list[str]) -> list[str]:
+    bad = [a for a in addresses if not _EMAIL.match(a)]
+    if bad:
+        raise ValueError(f"not an e-mail address: {', '.join(bad)}")
+    return reject_repeats(addresses, "address")
+
+
+EmailAddresses = Annotated[list[str], AfterValidator(_email_addresses)]
+"""E-mail addresses for SNS subscriptions: each looks like an address and appears once."""

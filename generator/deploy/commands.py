@@ -122,15 +122,17 @@ def cmd_package(args: argparse.Namespace) -> int:
 def _packaged(args: argparse.Namespace, echo: Callable[[str], None]):
     """What plan and deploy both start with: build, open the endpoint,
     package, say what moto skips. Yields (env, packaged, Environment)."""
+    from generator.deploy import delivery
     from generator.deploy.rollout import Environment
 
     env = _env(args)
+    explicit = _overrides(args)
     _build(args, echo)
     with _endpoint(args, echo) as endpoint_url:
         aws = _aws(args, env, endpoint_url)
         packaged = _package(args, env, aws, echo)
         _not_emulated(args, env, endpoint_url, echo)
-        yield env, packaged, Environment(env, aws, echo, _overrides(args))
+        yield env, packaged, Environment(env, aws, echo, delivery.stack_overrides(env, aws, echo, explicit))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -180,7 +182,7 @@ def _approve(args: argparse.Namespace) -> Callable[[Any], bool]:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from generator.deploy import plan_report
+    from generator.deploy import delivery, plan_report
 
     with _packaged(args, _stdout) as (env, packaged, environment):
         environment.deploy(
@@ -188,6 +190,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             show=lambda plan: print(plan_report.table([plan]), flush=True), allow_replacement=args.allow_replacement,
         )
         _print_status(environment.status(Path(args.out) / env.environment))
+        for note in delivery.after_deploy(env, environment.aws):
+            print(note)
     return 0
 
 

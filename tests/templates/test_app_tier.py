@@ -194,7 +194,9 @@ def test_every_wired_statement_names_exact_resources_fed_by_their_layer(variant)
                 if name is None:
                     assert ":parameter/" in resource["Fn::Sub"], resource  # the instances' own settings
                     continue
-                producer = next(layer for layer in DATA_LAYERS if name in nested.get(layer, {}).get("Outputs", {}))
+                # the wiring's producers are data layers; other statements with a Sid (the
+                # blue/green infrastructure role's target groups) are fed by name the same way
+                producer = next(layer for layer in (*DATA_LAYERS, *nested) if name in nested.get(layer, {}).get("Outputs", {}))
                 assert _fed_from_producer(root, tier, name, producer), (tier, name)
 
 
