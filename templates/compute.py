@@ -38,6 +38,7 @@ ROOT_DEVICE = "/dev/xvda"  # Amazon Linux 2023's root device name
 BASTION_ROOT_GIB = 8  # the Amazon Linux 2023 image's own size: a jump host stores nothing
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+INSTANCE_TYPE = "InstanceType"
 # Graviton families carry a `g` right after the generation digit: t4g, m7g, c7gn, r8gd.
 _GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -457,7 +458,12 @@ def _launch_template(t: Template, cfg: Config, profile: iam.InstanceProfile) -> 
         Monitoring=ec2.Monitoring(Enabled=cfg.detailed_monitoring),
     )
     if cfg.instance_type is not None:
-        data.InstanceType = cfg.instance_type
+        # a parameter, so a launch form (and a catalog template constraint) can choose it
+        data.InstanceType = Ref(parameter(
+            t, INSTANCE_TYPE, "String", "EC2 instance type of the application instances",
+            Default=cfg.instance_type, AllowedPattern=_INSTANCE_TYPE.pattern,
+            ConstraintDescription="an EC2 instance type such as t3.micro",
+        ))
     if cfg.user_data:
         data.UserData = Base64(cfg.user_data)
     return t.add_resource(ec2.LaunchTemplate("LaunchTemplate", LaunchTemplateData=data))
@@ -528,7 +534,7 @@ def _mixed_instances(cfg: Config, spec: autoscaling.LaunchTemplateSpecification)
     else:
         overrides = [
             autoscaling.LaunchTemplateOverrides(InstanceType=name)
-            for name in [cfg.instance_type, *cfg.spot.extra_instance_types]
+            for name in [Ref(INSTANCE_TYPE), *cfg.spot.extra_instance_types]
         ]
     if cfg.spot.enabled:
         distribution = autoscaling.InstancesDistribution(

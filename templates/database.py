@@ -231,7 +231,12 @@ def _instances(t: Template, env: EnvConfig, cfg: Config, cluster: rds.DBCluster,
             logical_id("database", "instance", index + 1),
             Engine=cfg.engine,
             DBClusterIdentifier=Ref(cluster),
-            DBInstanceClass=cfg.instance_class,
+            # a parameter, so a launch form (and a catalog template constraint) can choose it
+            DBInstanceClass=Ref(parameter(
+                t, "DatabaseInstanceClass", "String", "Instance class of every Aurora instance (writer and readers)",
+                Default=cfg.instance_class, AllowedPattern=r"^db\.[a-z0-9-]+\.[a-z0-9]+$",
+                ConstraintDescription="an Aurora instance class such as db.r6g.large",
+            )),
             DBSubnetGroupName=Ref(subnet_group),
             AvailabilityZone=Select(index % env.network.az_count, GetAZs("")),
             PubliclyAccessible=False,

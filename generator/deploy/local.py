@@ -42,6 +42,9 @@ because the gap is gone or because the patched code moved):
   whole stack; the layer logs the error and leaves that one resource out,
   as moto does for the types it does not emulate at all. CloudFormation's
   own errors (a missing parameter, a bad template) still fail the deploy;
+- an AWS::SSM::Parameter with Tags (a map, as CloudFormation defines it)
+  crashes moto's handler, which expects a list; the layer hands it a list,
+  so the parameters the network and security layers publish exist locally;
 - a route table created by a stack is never deleted with it (moto's
   RouteTable has no delete hook), so deleting any stack with a VPC fails
   with DependencyViolation, and a nested one silently vanishes;
@@ -115,6 +118,7 @@ def install() -> bool:
             return False
         from moto.cloudformation import models, parsing, responses
         from moto.ec2.models import route_tables
+        from moto.ssm import models as ssm_models
 
         _set(parsing.ResourceMap, "build_resource_diff", _with_properties(parsing.ResourceMap.build_resource_diff))
         _set(models.ChangeSet, "diff", _change_set_diff)
@@ -124,6 +128,8 @@ def install() -> bool:
              _after_execute(models.CloudFormationBackend.execute_change_set))
         _set(responses.CloudFormationResponse, "update_termination_protection", _update_termination_protection)
         _set(route_tables.RouteTable, "delete", _route_table_delete)
+        _set(ssm_models.Parameter, "create_from_cloudformation_json",
+             _tags_as_list(ssm_models.Parameter.__dict__["create_from_cloudformation_json"].__func__))
         _set(parsing.ResourceMap, "validate_outputs", _validate_outputs)
         _set(parsing.ResourceMap, "get", _resource_map_get)
         _set(parsing, "parse_output", _parse_output(parsing.parse_output))
@@ -310,6 +316,17 @@ def _validate_outputs(self: Any) -> None:
         resource_class = resource_class_from_type(resource["Type"])
         if resource_class is not None and not resource_class.has_cfn_attr(attr):
             raise UnsupportedAttribute(resource=resource["Type"].rsplit(":", 1)[1], attr=attr)
+
+
+def _tags_as_list(original: Callable[..., Any]) -> classmethod:
+    def create(cls: Any, name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any) -> Any:
+        properties = cloudformation_json.get("Properties", {})
+        if isinstance(properties.get("Tags"), dict):
+            tags = [{"Key": k, "Value": v} for k, v in properties["Tags"].items()]
+            cloudformation_json = {**cloudformation_json, "Properties": {**properties, "Tags": tags}}
+        return original(cls, name, cloudformation_json, account_id, region_name, **kwargs)
+
+    return classmethod(create)
 
 
 def _route_table_delete(self: Any, account_id: str, region_name: str) -> None:

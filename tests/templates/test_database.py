@@ -172,7 +172,8 @@ def test_prod_is_highly_available_and_dev_is_cheap():
     assert cluster(prod_body)["Properties"]["BackupRetentionPeriod"] >= 7
     dev_body = render(database.build(dev))
     assert len(instances(dev_body)) <= 2
-    assert instances(dev_body)["DatabaseInstance1"]["Properties"]["DBInstanceClass"] == "db.t4g.medium"
+    assert instances(dev_body)["DatabaseInstance1"]["Properties"]["DBInstanceClass"] == {"Ref": "DatabaseInstanceClass"}
+    assert dev_body["Parameters"]["DatabaseInstanceClass"]["Default"] == "db.t4g.medium"
 
 
 # --- schema ------------------------------------------------------------------------

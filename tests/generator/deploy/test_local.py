@@ -311,6 +311,24 @@ def test_fix_a_crashing_resource_is_left_out(cfn, patched, caplog):
     assert "moto could not emulate Key (AWS::KMS::Key)" in caplog.text
 
 
+SSM_WITH_TAGS = {"Resources": {"Param": {"Type": "AWS::SSM::Parameter", "Properties": {
+    "Name": "/demo/test/network/VpcId", "Type": "String", "Value": "vpc-1", "Tags": {"Project": "demo"}}}}}
+
+
+def test_gap_a_parameter_with_tags_crashes_the_server(cfn):
+    described = _change_set(cfn, "ssm", SSM_WITH_TAGS)
+    with pytest.raises(ResponseParserError, match="500 Internal Server Error"):
+        cfn.execute_change_set(ChangeSetName=described["ChangeSetId"])
+
+
+def test_fix_a_parameter_keeps_its_tags(aws, cfn, patched):
+    assert _deploy(cfn, "ssm", SSM_WITH_TAGS)["StackStatus"] == "CREATE_COMPLETE"
+    ssm = boto3.client("ssm", endpoint_url=aws, region_name=REGION)
+    assert ssm.get_parameter(Name="/demo/test/network/VpcId")["Parameter"]["Value"] == "vpc-1"
+    tags = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId="/demo/test/network/VpcId")["TagList"]
+    assert tags == [{"Key": "Project", "Value": "demo"}]
+
+
 # moto names an instance <stack>-<logical id>-<suffix>; in a nested stack that is over RDS's 63 characters
 LONG_NAMED_STACK = "strata-prod-Database-1CK7N6PUP8QP"
 DB_INSTANCE = {"Resources": {"DatabaseInstance1": {"Type": "AWS::RDS::DBInstance", "Properties": {
