@@ -91,6 +91,20 @@ def record_versions(env: EnvConfig, build: BuiltEnv, packaged: Packaged, history
     return history, added
 
 
+def check_code_location(env: EnvConfig, build: BuiltEnv, packaged: Packaged) -> None:
+    """Products with Lambda code read their zips from `deploy.bucket` and
+    `deploy.prefix` (their templates' defaults); this publish must upload there."""
+    from generator.cfn.resources import strata_metadata_of
+
+    coded = [layer for layer in published_layers(env)
+             if strata_metadata_of(build.body(product_file(layer)), "Artifacts")]
+    expected = (env.deploy.bucket, env.deploy.prefix or f"{env.environment}/")
+    if coded and (packaged.bucket, packaged.prefix) != expected:
+        raise DeployError(f"{', '.join(coded)} read their Lambda code from s3://{expected[0]}/{expected[1]} "
+                          f"(deploy.bucket, deploy.prefix), but this publish uploads to "
+                          f"s3://{packaged.bucket}/{packaged.prefix}: leave out --bucket and --prefix")
+
+
 def check_kept_templates(s3, env: EnvConfig, history: versions.History, packaged: Packaged) -> None:
     """Every version the catalog keeps must be where this publish's bucket and
     prefix put it, and still there: CloudFormation fetches each one."""
@@ -201,6 +215,7 @@ class Publisher:
         `out/<env>/` and says where it went (the deploy's packaging step)."""
         with self._history_restored_on_failure():
             packaged = package()
+            check_code_location(self.env, read_build(self.out_dir), packaged)
             history, added = record_versions(self.env, read_build(self.out_dir), packaged, self.history(), part, self.date())
             for layer, version in added:
                 self.echo(f"{layer}: new version {version.name} (template sha256 {version.sha256[:12]}...)")

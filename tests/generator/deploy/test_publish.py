@@ -200,3 +200,14 @@ def test_publish_without_a_catalog_says_how_to_turn_it_on(endpoint, tmp_path, ca
     write_params(tmp_path, PARAMS.split("catalog:")[0])
     assert _cli(tmp_path, endpoint, "publish", "--yes") == 1
     assert "the catalog is not enabled (set catalog.enabled: true" in capsys.readouterr().err
+
+
+def test_products_with_lambda_code_are_published_where_their_templates_read_it(endpoint, tmp_path):
+    text = PARAMS.replace("storage: {enabled: true, transition_to_ia_days: 30}\n",
+                          "storage: {enabled: true}\nmessaging: {enabled: true}\ndeploy: {bucket: code-bucket}\n")
+    text = text.replace("    storage: {}\n", "    messaging: {}\n")
+    publisher = _publisher(endpoint, tmp_path, text, [])
+    with pytest.raises(DeployError, match=r"messaging read their Lambda code from s3://code-bucket/dev/ .*but this "
+                                          rf"publish uploads to s3://{BUCKET}/dev/"):
+        _publish(publisher)
+    assert not publisher.history_file.exists()
