@@ -10,3 +10,15 @@ def env_files(params_dir="parameters") -> list:
     from pathlib import Path
 
     return sorted(Path(params_dir).glob("*.yaml"))
+
+
+def catalog_history_file(param_file):
+    """The catalog's committed version history of an environment:
+    `catalog/<env>.versions.json` beside the parameter folder
+    (parameters/prod.yaml -> catalog/prod.versions.json). An input of the
+    build (the catalog template lists every kept version), written by
+    `strata publish`."""
+    from pathlib import Path
+
+    param_file = Path(param_file)
+    return param_file.parent.parent / "catalog" / f"{param_file.stem}.versions.json"

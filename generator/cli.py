@@ -158,10 +158,45 @@ def _deploy_commands(sub: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.set_defaults(func=commands.cmd_status)
 
+    _catalog_commands(sub)
+
     local = sub.add_parser("local", help="serve a local AWS endpoint (moto) until stopped")
     local.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     local.add_argument("--port", type=int, default=4566, help="port (default: 4566)")
     local.set_defaults(func=commands.cmd_local)
+
+
+def _stackset_target(value: str) -> str:
+    from generator.deploy.stackset import check_target
+
+    try:
+        return check_target(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _catalog_commands(sub: argparse._SubParsersAction) -> None:
+    """`publish` and `catalog`; their handlers live in generator/deploy/catalog_commands.py."""
+    from generator.deploy import catalog_commands
+
+    publish = sub.add_parser("publish", help="publish the catalog: new product versions, the launch role and the "
+                                             "portfolio stack, deprecations and Organizations shares")
+    _common(publish, bucket=True)
+    publish.add_argument("--bump", choices=("patch", "minor", "major"), default="patch",
+                         help="how a changed product's version name grows (default: patch)")
+    publish.add_argument("--launch-role-stackset", metavar="OU_ID", type=_stackset_target,
+                         help="also roll the launch role out to every account of this OU (or root r-...) with a "
+                              "service-managed StackSet")
+    publish.add_argument("--yes", action="store_true", help="execute without asking")
+    publish.add_argument("--no-build", action="store_true", help="use out/<env>/ as it is (rebuilt anyway when a "
+                                                                 "new version is recorded)")
+    publish.add_argument("--timeout", type=int, default=180, help="minutes to follow each stack (default: 180)")
+    publish.set_defaults(func=catalog_commands.cmd_publish)
+
+    catalog = sub.add_parser("catalog", help="the published catalog: products, versions, deprecations, shares")
+    _common(catalog)
+    catalog.add_argument("--json", action="store_true", help="print it as JSON")
+    catalog.set_defaults(func=catalog_commands.cmd_catalog)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -36,6 +36,7 @@ DESCRIPTION = "Launch template and Auto Scaling group in the private subnets, op
 DEFAULT_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+INSTANCE_TYPE = "InstanceType"
 # Graviton families carry a `g` right after the generation digit: t4g, m7g, c7gn, r8gd.
 _GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -489,7 +490,12 @@ def _launch_template(t: Template, env: EnvConfig, profile: iam.InstanceProfile,
         Monitoring=ec2.Monitoring(Enabled=cfg.detailed_monitoring),
     )
     if cfg.instance_type is not None:
-        data.InstanceType = cfg.instance_type
+        # a parameter, so a launch form (and a catalog template constraint) can choose it
+        data.InstanceType = Ref(parameter(
+            t, INSTANCE_TYPE, "String", "EC2 instance type of the application instances",
+            Default=cfg.instance_type, AllowedPattern=_INSTANCE_TYPE.pattern,
+            ConstraintDescription="an EC2 instance type such as t3.micro",
+        ))
     if cfg.key_name:
         data.KeyName = cfg.key_name
     user_data = compute_boot.boot_user_data(env, wired)
@@ -556,7 +562,7 @@ def _mixed_instances(cfg: Config, spec: autoscaling.LaunchTemplateSpecification)
     else:
         overrides = [
             autoscaling.LaunchTemplateOverrides(InstanceType=name)
-            for name in [cfg.instance_type, *cfg.spot.extra_instance_types]
+            for name in [Ref(INSTANCE_TYPE), *cfg.spot.extra_instance_types]
         ]
     if cfg.spot.enabled:
         distribution = autoscaling.InstancesDistribution(

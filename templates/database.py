@@ -177,6 +177,20 @@ def _check_class(value: str) -> str:
     return value
 
 
+def _instance_class(t: Template, cfg: Config, instance_class: str) -> Ref | str:
+    """The writer's class is a parameter, so a launch form (and a catalog
+    template constraint) can choose it; readers of the writer's class follow
+    it, a reader given its own `reader_class` keeps that class."""
+    if instance_class != cfg.instance_class:
+        return instance_class
+    return Ref(parameter(
+        t, "DatabaseInstanceClass", "String",
+        "Instance class of the writer and of every reader that shares its class",
+        Default=cfg.instance_class, AllowedPattern=r"^db\.[a-z0-9-]+\.[a-z0-9]+$",
+        ConstraintDescription="an Aurora instance class such as db.r6g.large",
+    ))
+
+
 def promotion_tier(index: int, instance_class: str, writer_class: str) -> int:
     """Aurora promotes the lowest tier first (0-15): the writer 0, readers of its class 1, others 2."""
     if index == 0:
@@ -273,7 +287,7 @@ def _instances(t: Template, env: EnvConfig, cfg: Config, cluster: rds.DBCluster,
             logical_id("database", "instance", index + 1),
             Engine=cfg.engine,
             DBClusterIdentifier=Ref(cluster),
-            DBInstanceClass=instance_class,
+            DBInstanceClass=_instance_class(t, cfg, instance_class),
             PromotionTier=promotion_tier(index, instance_class, cfg.instance_class),
             DBSubnetGroupName=Ref(subnet_group),
             AvailabilityZone=Select(index % env.network.az_count, GetAZs("")),

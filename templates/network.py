@@ -18,7 +18,7 @@ from troposphere import GetAtt, GetAZs, Join, Ref, Select, Sub, Tags, Template, 
 from generator.cfn.cidr import CidrPlanError, check_subnets, plan_subnets
 from generator.cfn.iam import grant, service_role
 from generator.cfn.naming import logical_id
-from generator.cfn.resources import NO_EGRESS, output, suppress
+from generator.cfn.resources import NO_EGRESS, output, publish_outputs, suppress
 from generator.cfn.sections import LayerSection, LogRetentionDays, Section, reject_repeats
 
 if TYPE_CHECKING:
@@ -157,6 +157,8 @@ def build(env: EnvConfig) -> Template:
     if cfg.flow_logs.enabled:
         _flow_logs(t, cfg, vpc)
     _outputs(t, vpc, public, private, private_tables)
+    # Also in Parameter Store, where the catalog's products read them by name.
+    publish_outputs(t, env.project, env.environment, NAME)
     return t
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, field_validator
 from troposphere import GetAtt, Ref, Template, ec2
 
-from generator.cfn.resources import NO_EGRESS, output, parameter, suppress
+from generator.cfn.resources import NO_EGRESS, output, parameter, publish_outputs, suppress
 from generator.cfn.sections import LayerSection
 
 if TYPE_CHECKING:
@@ -69,6 +69,8 @@ def build(env: EnvConfig) -> Template:
         groups["InstanceConnect"] = _instance_connect_group(t, vpc_id, app)
     for name, group in groups.items():
         output(t, f"{name}SecurityGroupId", GetAtt(group, "GroupId"), f"{name} security group id")
+    # Also in Parameter Store, where the catalog's products read them by name.
+    publish_outputs(t, env.project, env.environment, NAME)
     return t
 
 

@@ -16,11 +16,12 @@ from graphlib import CycleError, TopologicalSorter
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from troposphere import GetAtt, Join, Parameter, Ref, Template, cloudformation
+from troposphere import GetAtt, Parameter, Ref, Template, cloudformation
 
 from generator.cfn.naming import logical_id
 from generator.cfn.resources import (
-    TEMPLATE_BUCKET, TEMPLATE_PREFIX, apply_tags, parameter_interface, template_location_parameters,
+    TEMPLATE_BUCKET, TEMPLATE_PREFIX, apply_tags, launch_form, parameter_interface, template_location_parameters,
+    template_url,
 )
 from templates import LAYER_NAMES, all_layers
 
@@ -50,14 +51,21 @@ def enabled_layers(env: EnvConfig) -> list[ModuleType]:
 
 def build_layers(env: EnvConfig) -> Layers:
     """Build every enabled layer (and its companions, when the module has a
-    `companions(env)` function), tagged with the environment's tags."""
+    `companions(env)` function), tagged with the environment's tags, each
+    parameter grouped and labelled for the console and Service Catalog
+    launch forms by the layer that produces it (`launch_form`)."""
     built = Layers()
+    owner: dict[str, str] = {}
     for layer in enabled_layers(env):
-        built.nested[layer.NAME] = layer.build(env)
+        built.nested[layer.NAME], owner[layer.NAME] = layer.build(env), layer.NAME
         for name, companion in getattr(layer, "companions", lambda _env: {})(env).items():
-            built.companions[name] = companion
-    for template in (*built.nested.values(), *built.companions.values()):
+            built.companions[name], owner[name] = companion, layer.NAME
+    everything = {**built.nested, **built.companions}
+    produced_by = {out: owner[name] for name, t in everything.items() for out in t.outputs}
+    for name, template in everything.items():
         apply_tags(template, env.all_tags)
+        launch_form(template, {p: produced_by[p] for p in template.parameters
+                               if produced_by.get(p, owner[name]) != owner[name]}, LAYER_NAMES)
     return built
 
 
@@ -144,15 +152,6 @@ def _root_properties(param: Parameter) -> dict:
     if str(properties.get("Type", "")).startswith("AWS::SSM::Parameter::Value<"):
         properties["Type"] = "String"
     return properties
-
-
-def template_url(file_name: str) -> Join:
-    """Virtual-hosted-style S3 URL of a file copied under TemplatePrefix; the
-    bucket must be in the stack's region (CloudFormation fetches from there)."""
-    return Join("", [
-        "https://", Ref(TEMPLATE_BUCKET), ".s3.", Ref("AWS::Region"), ".", Ref("AWS::URLSuffix"), "/",
-        Ref(TEMPLATE_PREFIX), file_name,
-    ])
 
 
 def compose_root(env: EnvConfig, layers: Layers) -> Template:

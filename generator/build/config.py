@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError, computed_field
 from generator.build.deploy_section import DeployConfig
 from generator.cfn.sections import Section
 import templates.cache
+import templates.catalog
 import templates.compute
 import templates.containers
 import templates.database
@@ -62,6 +63,7 @@ class EnvConfig(Section):
     storage: templates.storage.Config = Field(default_factory=templates.storage.Config)
     pipeline: templates.pipeline.Config = Field(default_factory=templates.pipeline.Config)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
+    catalog: templates.catalog.Config = Field(default_factory=templates.catalog.Config)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -73,17 +75,17 @@ class EnvConfig(Section):
         return getattr(self, layer_name)
 
 
-def _line_index(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
+def line_index(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
     """Map every field path to its 1-based line in the YAML file."""
     lines = {path: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             child = (*path, key.value)
-            lines.update(_line_index(value, child))
+            lines.update(line_index(value, child))
             lines[child] = key.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            lines.update(_line_index(item, (*path, i)))
+            lines.update(line_index(item, (*path, i)))
     return lines
 
 
@@ -141,7 +143,15 @@ def _read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
         raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: must be a mapping of keys (project, environment, region, ...)"])
-    return data, _line_index(node) if node else {}
+    return data, line_index(node) if node else {}
+
+
+def problems_error(path: Path | str, problems: list[tuple[tuple, str]]) -> ConfigError:
+    """A ConfigError for `(field path, message)` problems a later step found in
+    the parameter file at `path` (the catalog's products against their built
+    templates and version history), each with its line in the file."""
+    _, lines = _read_yaml(Path(path))
+    return ConfigError([format_error(path, lines, loc, message) for loc, message in problems])
 
 
 def load_config(path: Path | str) -> EnvConfig:

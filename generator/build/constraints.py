@@ -279,11 +279,45 @@ def _pipeline_deploys_containers(env: EnvConfig) -> list[Problem]:
     return problems
 
 
+def _catalog_products_are_enabled_layers(env: EnvConfig) -> list[Problem]:
+    """A product is a layer's template: the layer must exist and be built in this environment."""
+    from templates import LAYER_NAMES
+
+    if not env.catalog.enabled:
+        return []
+    problems = []
+    for name in env.catalog.products:
+        if name not in LAYER_NAMES:
+            problems.append((("catalog", "products", name), f"unknown layer (layers: {', '.join(LAYER_NAMES)})"))
+        elif not env.section(name).enabled:
+            problems.append((("catalog", "products", name),
+                             f"the {name} layer is not enabled in this environment ({name}.enabled: true builds it)"))
+    return problems
+
+
+def _catalog_products_are_domain_free(env: EnvConfig) -> list[Problem]:
+    """Alias records name this environment's domain: a team launching the
+    product in its own account has no hosted zone for it, so the launch
+    would fail. Publish such a layer from an environment without a domain."""
+    from templates.dns import record_names
+
+    if not env.catalog.enabled:
+        return []
+    targets = {"web": "alb", "static": "cloudfront"}
+    return [
+        (("catalog", "products", name),
+         f"the {name} layer creates records under {env.dns.domain} ({', '.join(record_names(env, targets[name]))}), "
+         "which a launching team's account does not own: publish it from an environment without the dns layer")
+        for name in env.catalog.products if name in targets and record_names(env, targets[name])
+    ]
+
+
 RULES: list[Callable[[EnvConfig], list[Problem]]] = [
     _wiring_needs_network, _bastion_needs_admin_cidr, _bastion_needs_compute, _app_tier_needs_security,
     _https_needs_certificate, _load_balancer_metrics_need_web, _shared_load_balancer, _ecr_pull_needs_repository,
     _endpoints_without_nat, _data_tier_fits_security, _cdn_api_origin_reachable, _connection_names_are_free,
     _static_write_needs_static, _pipeline_deploys_containers,
+    _catalog_products_are_enabled_layers, _catalog_products_are_domain_free,
 ]
 
 

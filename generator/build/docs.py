@@ -12,7 +12,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, get_args
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic._internal._docs_extraction import extract_docstrings_from_cls
@@ -58,7 +58,8 @@ def _rows(model: type[BaseModel], prefix: str, fields: dict[str, Any] | None = N
         if _is_section(field):
             rows += _rows(field.annotation, f"{path}.")
             continue
-        items = [a for a in get_args(field.annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        args = [get_args(a)[0] if get_origin(a) is Annotated else a for a in get_args(field.annotation)]
+        items = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
         description = " ".join((field.description or docs.get(name, "")).split()).replace("|", "\\|")
         rows.append(f"| `{path}` | {_default(field)} | {description} |")
         for item in items:  # a list or mapping of sub-sections: document one item's fields

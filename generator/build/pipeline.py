@@ -12,9 +12,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.build import uptodate
+from generator import catalog_history_file
+from generator.build import uptodate, versions
+from generator.build.catalog import CatalogProblems, build_catalog
 from generator.build.compose import build_layers, compose_root
-from generator.build.config import EnvConfig, load_config
+from generator.build.config import EnvConfig, load_config, problems_error
 from generator.build.lint import Finding, LintCache, LintService, lint_templates
 from generator.build.output import RenderedTemplate, check_limits, manifest, render, write_env
 from generator.cfn import lambdas
@@ -50,13 +52,19 @@ class EnvBuild:
         return files
 
 
-def render_env(env: EnvConfig) -> EnvBuild:
-    """Build every enabled layer and the root; check CloudFormation's limits."""
+def render_env(env: EnvConfig, history: versions.History | None = None) -> EnvBuild:
+    """Build every enabled layer and the root, and with `catalog.enabled` the
+    catalog's templates (listing the versions of `history`); check
+    CloudFormation's limits. Raises CatalogProblems for catalog settings that
+    do not fit the built templates or the history."""
     started = time.perf_counter()
     layers = build_layers(env)
     root = compose_root(env, layers)
     templates = [render(f"{name}.json", t) for name, t in {**layers.nested, **layers.companions}.items()]
     templates.append(render(ROOT_FILE, root))
+    if env.catalog.enabled:
+        bodies = {t.file.removesuffix(".json"): t.body for t in templates if t.file[:-5] in layers.nested}
+        templates += build_catalog(env, bodies, history or versions.History(environment=env.environment))
     templates.sort(key=lambda t: t.file)
     artifacts = {key: lambdas.artifact_data(key) for t in templates for key in lambdas.artifacts_of(t.body)}
     errors, warnings = [], []
@@ -67,6 +75,15 @@ def render_env(env: EnvConfig) -> EnvBuild:
     if errors:
         raise BuildError(errors)
     return EnvBuild(env, templates, artifacts, warnings, {"generate": time.perf_counter() - started})
+
+
+def _render(path: Path) -> EnvBuild:
+    env = load_config(path)
+    history = versions.load(catalog_history_file(path), env.environment) if env.catalog.enabled else None
+    try:
+        return render_env(env, history)
+    except CatalogProblems as exc:
+        raise problems_error(path, exc.problems) from None
 
 
 def lint_builds(builds: list[EnvBuild], cache: LintCache, service: LintService | None = None) -> list[Finding]:
@@ -87,7 +104,7 @@ def build_envs(
     """Load, render, lint and write every environment in `param_files`, or
     raise (ConfigError, ComposeError, BuildError) with nothing written.
     `service`: a LintService already warming up cfn-lint (optional)."""
-    builds = [render_env(load_config(path)) for path in param_files]
+    builds = [_render(path) for path in param_files]
     cache = LintCache(out_root / ".cache" / "lint.json" if use_cache else None)
     findings = lint_builds(builds, cache, service)
     if findings:

@@ -1,6 +1,7 @@
 """Is `out/<env>/` already what a build would write? Answered before any heavy import.
 
-A build is a pure function of its inputs: the parameter file, Strata's own
+A build is a pure function of its inputs: the parameter file, the catalog's
+version history beside it (`catalog/<env>.versions.json`), Strata's own
 sources (generator/, templates/, lambda_src/), the versions of the libraries
 that render and lint (troposphere, awacs, pydantic, PyYAML, cfn-lint) and
 Python's. When their fingerprint equals the one recorded by the last
@@ -19,6 +20,8 @@ import json
 import os
 import sys
 from pathlib import Path
+
+from generator import catalog_history_file
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ("generator", "templates", "lambda_src")
@@ -44,6 +47,8 @@ def fingerprint(param_file: Path) -> str:
     for name in LIBRARIES:
         add(name, importlib.metadata.version(name).encode())
     add("parameters", Path(param_file).read_bytes())
+    history = catalog_history_file(param_file)
+    add("catalog versions", history.read_bytes() if history.is_file() else b"")
     for path in _source_files():
         add(path.relative_to(REPO).as_posix(), path.read_bytes())
     return digest.hexdigest()

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from awacs.aws import Action, Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
+from awacs.aws import Action, Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
-from troposphere import Template, iam
+from troposphere import Ref, Template, iam
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,16 @@ def policy_document(grants: list[Grant]) -> PolicyDocument:
     return PolicyDocument(Version="2012-10-17", Statement=[_statement(g) for g in grants])
 
 
-def assume_role_document(service: str) -> PolicyDocument:
-    """Trust policy letting one AWS service principal (e.g. "lambda.amazonaws.com") assume the role."""
+def assume_role_document(service: str, source_account: bool = False) -> PolicyDocument:
+    """Trust policy letting one AWS service principal (e.g. "lambda.amazonaws.com") assume the role.
+    `source_account`: only on behalf of this account (`aws:SourceAccount`), the
+    confused-deputy guard for a service acting for many customers."""
+    kwargs: dict[str, Any] = {}
+    if source_account:
+        kwargs["Condition"] = Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId")))
     return PolicyDocument(
         Version="2012-10-17",
-        Statement=[Statement(Effect=Allow, Action=[AssumeRole], Principal=Principal("Service", [service]))],
+        Statement=[Statement(Effect=Allow, Action=[AssumeRole], Principal=Principal("Service", [service]), **kwargs)],
     )
 
 
@@ -66,10 +71,12 @@ def service_role(
     grants: list[Grant] = (),  # type: ignore[assignment]
     managed_policy_arns: list[Any] = (),  # type: ignore[assignment]
     policy_name: str = "least-privilege",
+    source_account: bool = False,
 ) -> iam.Role:
     """A role `service` may assume, with `grants` as one inline policy and
-    optional AWS managed policies (ARNs built with `${AWS::Partition}` by the caller)."""
-    kwargs: dict[str, Any] = {"AssumeRolePolicyDocument": assume_role_document(service)}
+    optional AWS managed policies (ARNs built with `${AWS::Partition}` by the
+    caller). `source_account`: see `assume_role_document`."""
+    kwargs: dict[str, Any] = {"AssumeRolePolicyDocument": assume_role_document(service, source_account)}
     if grants:
         kwargs["Policies"] = [iam.Policy(PolicyName=policy_name, PolicyDocument=policy_document(list(grants)))]
     if managed_policy_arns:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from troposphere import AWSObject, Output, Parameter, Tags, Template, autoscaling, ec2, ssm
+from troposphere import AWSObject, Join, Output, Parameter, Ref, Tags, Template, autoscaling, ec2, ssm
+
+from generator.cfn.naming import logical_id, ssm_path
 
 # Every nested template is fetched from here; the root stack and every
 # template with Lambda code take the same two parameters.
@@ -49,6 +51,31 @@ def ssm_parameter(template: Template, title: str, name: Any, value: Any, descrip
     ))
 
 
+def publish_outputs(template: Template, project: str, environment: str, layer: str) -> dict[str, str]:
+    """Write every Output of `template` to Parameter Store as well, under
+    `/<project>/<environment>/<layer>/<OutputName>` (a comma-joined list as a
+    StringList), and record the names in `Metadata.Strata.ParameterStore`.
+    A template that reads the value can then take an
+    `AWS::SSM::Parameter::Value<...>` parameter defaulting to that name: the
+    Service Catalog products do, so a team launching them in an account
+    picks nothing by hand. Call it last, once every Output exists; an Output
+    with a Condition gets a parameter with the same Condition."""
+    paths = {}
+    for name, declared in list(template.outputs.items()):
+        value = declared.properties["Value"]
+        path = ssm_path(project, environment, layer, name)
+        resource = ssm_parameter(
+            template, logical_id(name, "parameter"), path, value,
+            f"{layer} layer output {name}: {declared.properties.get('Description', name)}",
+            list_value=isinstance(value, Join) and value.data["Fn::Join"][0] == ",",
+        )
+        if "Condition" in declared.properties:
+            resource.Condition = declared.properties["Condition"]
+        paths[name] = path
+    strata_metadata(template, "ParameterStore", paths)
+    return paths
+
+
 def template_location_parameters(template: Template) -> tuple[Parameter, Parameter]:
     """`TemplateBucket` and `TemplatePrefix`: where `out/<env>/` was copied in S3."""
     bucket = parameter(
@@ -72,10 +99,24 @@ def strata_metadata(template: Template, key: str, value: Any) -> None:
     template.set_metadata(metadata)
 
 
+def template_url(file_name: str) -> Join:
+    """Virtual-hosted-style S3 URL of a file copied under TemplatePrefix; the
+    bucket must be in the stack's region (CloudFormation fetches from there)."""
+    return Join("", [
+        "https://", Ref(TEMPLATE_BUCKET), ".s3.", Ref("AWS::Region"), ".", Ref("AWS::URLSuffix"), "/",
+        Ref(TEMPLATE_PREFIX), file_name,
+    ])
+
+
+def strata_metadata_of(body: dict, key: str, default: Any = None) -> Any:
+    """`Metadata.Strata.<key>` of a rendered template, or `default`."""
+    return body.get("Metadata", {}).get("Strata", {}).get(key, default)
+
+
 def deploy_region(body: dict, default: str) -> str:
     """The region a rendered template deploys to: `Metadata.Strata.Region`
     when it names one (a companion pinned to us-east-1), else `default`."""
-    return body.get("Metadata", {}).get("Strata", {}).get("Region", default)
+    return strata_metadata_of(body, "Region", default)
 
 
 def keep_data(resource: AWSObject, policy: str = "Retain") -> AWSObject:
@@ -132,19 +173,64 @@ def _tag_dict(own: Any) -> dict[str, Any]:
     return {t["Key"]: t["Value"] for t in items}
 
 
-def _label(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+# Words a parameter name spells in CamelCase that a form shows in capitals.
+_ACRONYMS = {
+    "Acl": "ACL", "Alb": "ALB", "Ami": "AMI", "Arn": "ARN", "Arns": "ARNs", "Cidr": "CIDR", "Db": "DB",
+    "Dns": "DNS", "Ecr": "ECR", "Efs": "EFS", "Http": "HTTP", "Https": "HTTPS", "Id": "ID", "Ids": "IDs",
+    "Kms": "KMS", "Sns": "SNS", "Sqs": "SQS", "Ssm": "SSM", "Tls": "TLS", "Url": "URL", "Vpc": "VPC", "Waf": "WAF",
+}
+_WORDS = re.compile(r"CloudFront|CloudWatch|DynamoDB|[A-Z]+(?![a-z])|[A-Z][a-z0-9]*|[a-z0-9]+")
+FORM = "AWS::CloudFormation::Interface"
+
+
+def label(name: str) -> str:
+    """The console label of a parameter: its CamelCase name as words, acronyms
+    in capitals ("VpcId" -> "VPC ID", "PrivateSubnetIds" -> "Private Subnet IDs")."""
+    return " ".join(_ACRONYMS.get(word, word) for word in _WORDS.findall(name))
 
 
 def parameter_interface(template: Template, groups: dict[str, list[str]]) -> None:
-    """`AWS::CloudFormation::Interface`: the console shows parameters in these
-    groups, labelled with their names split into words ("VpcId" -> "Vpc Id")."""
+    """`AWS::CloudFormation::Interface`: the console (and a Service Catalog
+    launch form) shows parameters in these groups, labelled by `label`."""
     names = [n for members in groups.values() for n in members]
     metadata = dict(template.metadata)
-    metadata["AWS::CloudFormation::Interface"] = {
+    metadata[FORM] = {
         "ParameterGroups": [
-            {"Label": {"default": label}, "Parameters": members} for label, members in groups.items() if members
+            {"Label": {"default": group}, "Parameters": members} for group, members in groups.items() if members
         ],
-        "ParameterLabels": {n: {"default": _label(n)} for n in sorted(names)},
+        "ParameterLabels": {n: {"default": label(n)} for n in sorted(names)},
     }
     template.set_metadata(metadata)
+
+
+def launch_form(template: Template, producers: dict[str, str], order: tuple[str, ...] = ()) -> None:
+    """Group and label every Parameter of `template` for the console: inputs
+    another layer produces (`producers`: parameter -> that layer) under "From
+    the <layer> layer", then the layer's own settings, then the template
+    location. Groups and labels a layer wrote itself are kept; parameters
+    they leave out are added. Producer groups follow `order` (the layers in
+    drawing order). Run by the build on every layer template, so a parameter
+    added to any layer is labelled without anyone listing it."""
+    if not template.parameters:
+        return
+    own = template.metadata.get(FORM, {})
+    groups: dict[str, list[str]] = {
+        g["Label"]["default"]: list(g["Parameters"]) for g in own.get("ParameterGroups", [])
+    }
+    placed = {n for members in groups.values() for n in members}
+    derived: dict[str, list[str]] = {}
+    rank = {f"From the {p} layer": i for i, p in enumerate(order)}
+    for name in template.parameters:
+        if name in placed:
+            continue
+        if name in (TEMPLATE_BUCKET, TEMPLATE_PREFIX):
+            group = "Template location"
+        elif name in producers:
+            group = f"From the {producers[name]} layer"
+        else:
+            group = "Settings"
+        derived.setdefault(group, []).append(name)
+    ordered = sorted(derived, key=lambda g: (g == "Template location", g == "Settings", rank.get(g, len(rank)), g))
+    parameter_interface(template, {**groups, **{g: derived[g] for g in ordered}})
+    written = template.metadata[FORM]["ParameterLabels"]
+    written.update(own.get("ParameterLabels", {}))

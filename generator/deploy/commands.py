@@ -95,7 +95,10 @@ def _not_emulated(args: argparse.Namespace, env, endpoint_url: str | None, echo:
 
     if not (getattr(args, "local", False) or (endpoint_url and local.is_moto(endpoint_url))):
         return
-    skipped = local.not_emulated(read_build(Path(args.out) / env.environment).bodies())
+    # the catalog's templates are `strata publish`'s to deploy, not this command's
+    bodies = {f: b for f, b in read_build(Path(args.out) / env.environment).bodies().items()
+              if not b.get("Metadata", {}).get("Strata", {}).get("Catalog")}
+    skipped = local.not_emulated(bodies)
     if not skipped:
         return
     count = sum(len(v) for v in skipped.values())

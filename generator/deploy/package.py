@@ -21,7 +21,10 @@ zip at `TemplatePrefix + "lambda/<name>-<sha256>.zip"`.
 
 A template in the manifest that the root does not nest is a companion (a
 certificate that must live in us-east-1, say): it is uploaded like the
-others and deployed as a stack of its own (see `generator.deploy`).
+others and deployed as a stack of its own (see `generator.deploy`). The
+catalog's templates (`Metadata.Strata.Catalog`: the portfolio, its launch
+role and the product templates under `catalog/`) are uploaded too but are
+no companions: `strata publish` deploys them, `strata deploy` never does.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from generator.cfn.resources import strata_metadata_of
 
 ROOT_FILE = "root.json"
 MANIFEST_FILE = "manifest.json"
@@ -176,7 +181,8 @@ def layout(build: BuiltEnv, prefix: str) -> Layout:
     root_data = (json.dumps(root, indent=2, sort_keys=True) + "\n").encode()
     keys[ROOT_FILE] = template_key(prefix, ROOT_FILE, root_data)
     objects[keys[ROOT_FILE]] = root_data
-    return Layout(objects, keys, root, tuple(sorted(layer_files - nested)))
+    companions = [f for f in sorted(layer_files - nested) if not strata_metadata_of(build.body(f), "Catalog")]
+    return Layout(objects, keys, root, tuple(companions))
 
 
 def _existing(s3, bucket: str, prefix: str) -> dict[str, int]:

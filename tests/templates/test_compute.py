@@ -48,7 +48,8 @@ def test_ami_comes_from_the_public_ssm_parameter_never_a_literal_id():
 
 
 def test_launch_template_requires_imdsv2_has_no_public_ip_and_an_encrypted_gp3_root():
-    data = template_data(build({"root_volume_gib": 30}))
+    body = build({"root_volume_gib": 30})
+    data = template_data(body)
     assert data["MetadataOptions"] == {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1}
     assert data["NetworkInterfaces"] == [{
         "DeviceIndex": 0, "AssociatePublicIpAddress": False, "Groups": [{"Ref": "AppSecurityGroupId"}],
@@ -58,7 +59,9 @@ def test_launch_template_requires_imdsv2_has_no_public_ip_and_an_encrypted_gp3_r
         "VolumeType": "gp3", "VolumeSize": 30, "Encrypted": True, "DeleteOnTermination": True,
     }}]
     assert data["IamInstanceProfile"] == {"Arn": {"Fn::GetAtt": ["InstanceProfile", "Arn"]}}
-    assert data["InstanceType"] == "t3.micro"
+    # the instance type is a parameter defaulting to the configured one (a launch form can choose it)
+    assert data["InstanceType"] == {"Ref": "InstanceType"}
+    assert body["Parameters"]["InstanceType"]["Default"] == "t3.micro"
     assert "UserData" not in data and "KeyName" not in data
 
 
@@ -188,7 +191,7 @@ def test_spot_mix_has_an_on_demand_base_and_a_spot_share_over_several_types():
         "SpotAllocationStrategy": "price-capacity-optimized",
     }
     assert policy["LaunchTemplate"]["Overrides"] == [
-        {"InstanceType": "t3.micro"}, {"InstanceType": "t3a.micro"}, {"InstanceType": "t2.micro"},
+        {"InstanceType": {"Ref": "InstanceType"}}, {"InstanceType": "t3a.micro"}, {"InstanceType": "t2.micro"},
     ]
 
 

@@ -77,20 +77,25 @@ def test_writer_then_readers_round_robin_over_the_azs():
     assert [made[f"DatabaseInstance{i}"]["DependsOn"] for i in (2, 3, 4)] == ["DatabaseInstance1", "DatabaseInstance2", "DatabaseInstance3"]
 
 
+def _classes_and_tiers(body: dict) -> list[tuple[str, int]]:
+    """(class, promotion tier) per instance; the writer's class is the
+    DatabaseInstanceClass parameter (its default here), which readers of that class follow."""
+    def resolved(value):
+        return f"param:{body['Parameters'][value['Ref']]['Default']}" if isinstance(value, dict) else value
+    return [(resolved(r["Properties"]["DBInstanceClass"]), r["Properties"]["PromotionTier"]) for r in instances(body).values()]
+
+
 def test_readers_share_the_writers_class_and_tier_unless_told():
-    made = instances(build(readers=2, instance_class="db.r6g.large"))
-    assert [(r["Properties"]["DBInstanceClass"], r["Properties"]["PromotionTier"]) for r in made.values()] == [
-        ("db.r6g.large", 0), ("db.r6g.large", 1), ("db.r6g.large", 1)]
+    body = build(readers=2, instance_class="db.r6g.large")
+    assert _classes_and_tiers(body) == [("param:db.r6g.large", 0), ("param:db.r6g.large", 1), ("param:db.r6g.large", 1)]
 
 
 def test_reader_class_for_all_readers_or_one_per_reader_with_writer_sized_readers_promoted_first():
-    one_class = instances(build(readers=2, instance_class="db.r6g.large", reader_class="db.r6g.xlarge"))
-    assert [(r["Properties"]["DBInstanceClass"], r["Properties"]["PromotionTier"]) for r in one_class.values()] == [
-        ("db.r6g.large", 0), ("db.r6g.xlarge", 2), ("db.r6g.xlarge", 2)]
-    per_reader = instances(build(readers=3, instance_class="db.r6g.large",
-                                 reader_class=["db.r6g.large", "db.t4g.medium", "db.r6g.large"]))
-    assert [(r["Properties"]["DBInstanceClass"], r["Properties"]["PromotionTier"]) for r in per_reader.values()] == [
-        ("db.r6g.large", 0), ("db.r6g.large", 1), ("db.t4g.medium", 2), ("db.r6g.large", 1)]
+    one_class = build(readers=2, instance_class="db.r6g.large", reader_class="db.r6g.xlarge")
+    assert _classes_and_tiers(one_class) == [("param:db.r6g.large", 0), ("db.r6g.xlarge", 2), ("db.r6g.xlarge", 2)]
+    per_reader = build(readers=3, instance_class="db.r6g.large", reader_class=["db.r6g.large", "db.t4g.medium", "db.r6g.large"])
+    assert _classes_and_tiers(per_reader) == [
+        ("param:db.r6g.large", 0), ("param:db.r6g.large", 1), ("db.t4g.medium", 2), ("param:db.r6g.large", 1)]
 
 
 def test_no_readers_means_one_instance():
@@ -192,7 +197,8 @@ def test_prod_is_highly_available_and_dev_is_cheap():
     assert cluster(prod_body)["Properties"]["BackupRetentionPeriod"] >= 7
     dev_body = render(database.build(dev))
     assert len(instances(dev_body)) <= 2
-    assert instances(dev_body)["DatabaseInstance1"]["Properties"]["DBInstanceClass"] == "db.t4g.medium"
+    assert instances(dev_body)["DatabaseInstance1"]["Properties"]["DBInstanceClass"] == {"Ref": "DatabaseInstanceClass"}
+    assert dev_body["Parameters"]["DatabaseInstanceClass"]["Default"] == "db.t4g.medium"
 
 
 # --- schema ------------------------------------------------------------------------
