@@ -91,6 +91,21 @@ def _stub_plan(stubber, root_changes: list, nested_changes: list | None = None, 
                              {"ChangeSetName": NESTED_CHANGE_SET_ARN})
 
 
+def _stub_templates(stubber, root: dict, nested: dict[str, dict] | None = None) -> None:
+    """GetTemplate of the root, then of each nested stack (by ARN) that
+    ListStackResources names, as Strata's diff reads the deployed templates."""
+    stubber.add_response("get_template", {"TemplateBody": json.dumps(root), "StagesAvailable": ["Original", "Processed"]},
+                         {"StackName": STACK_ARN, "TemplateStage": "Original"})
+    stubber.add_response("list_stack_resources", {"StackResourceSummaries": [
+        {"LogicalResourceId": label, "PhysicalResourceId": arn, "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "UPDATE_COMPLETE", "LastUpdatedTimestamp": T0} for label, (arn, _) in (nested or {}).items()
+    ]}, {"StackName": STACK_ARN})
+    for arn, body in (nested or {}).values():
+        stubber.add_response("list_stack_resources", {"StackResourceSummaries": []}, {"StackName": arn})
+        stubber.add_response("get_template", {"TemplateBody": json.dumps(body)},
+                             {"StackName": arn, "TemplateStage": "Original"})
+
+
 def _event(number: int, logical_id: str, status: str, reason: str = "", stack_id: str = STACK_ARN,
            physical: str = "", type_name: str = "AWS::CloudFormation::Stack") -> dict:
     event = {"StackId": stack_id, "EventId": f"e{stack_id[-4:]}{number}", "StackName": stack_id.split("/")[1],
@@ -169,6 +184,7 @@ def test_a_refused_deploy_deletes_its_change_set(stub, tmp_path):
     stubber.add_response("describe_stacks", _stacks(), {"StackName": "demo-tiny"})  # outputs it feeds
     stubber.add_response("describe_stacks", _stacks(), {"StackName": "demo-tiny"})  # previous parameters
     _stub_plan(stubber, [DATABASE], [AURORA_REPLACED])
+    _stub_templates(stubber, packaged.layout.root)
     stubber.add_response("delete_change_set", {}, {"ChangeSetName": CHANGE_SET_ARN})
 
     class OneRegion:
