@@ -292,7 +292,8 @@ def parser() -> argparse.ArgumentParser:
                       help="folder of parameter files, for the environment's region (default: parameters)")
     lint.set_defaults(func=cmd_lint)
 
-    layers = _command(sub, "layers", "list the layers", "Prints every layer Strata can build with one line each.",
+    layers = _command(sub, "layers", "list the layers", "Prints every layer Strata can build, with what it builds in one line; a layer is built when its "
+                      "section in the parameter file has enabled: true.",
                       ["strata layers"])
     layers.set_defaults(func=cmd_layers)
 

@@ -45,13 +45,19 @@ def known_regions() -> tuple[str, ...]:
                          for region in session.get_available_regions("cloudformation", partition)}))
 
 
-def unknown_region(region: str, known: tuple[str, ...] | list[str]) -> str:
-    """The message for a region not in `known`, closest names first; '' when known."""
+def closest(name: str, known, cutoff: float = 0.0) -> list[str]:
+    """`known`, closest to `name` first (ties in name order), leaving out those under `cutoff`."""
     import difflib
 
+    scored = sorted((-difflib.SequenceMatcher(None, name, k).ratio(), k) for k in known)
+    return [k for score, k in scored if -score >= cutoff]
+
+
+def unknown_region(region: str, known: tuple[str, ...] | list[str]) -> str:
+    """The message for a region not in `known`, closest names first; '' when known."""
     if region in known:
         return ""
-    close = difflib.get_close_matches(region, known, n=3, cutoff=0.6)
+    close = closest(region, known, cutoff=0.6)[:3]
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     return f"--region {region}: not an AWS region{hint}; known regions: {', '.join(known)}"
 

@@ -198,7 +198,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 _local_limits(plan, console)
             if args.keep_change_set and plan.executable:
                 console.info(f"kept change set {plan.change_set_id} for review")
-    pending = any(plan.executable or plan.deferred for plan in plans)
+    pending = any(plan.changes or plan.deferred for plan in plans)
     return CHANGES_EXIT_CODE if args.detailed_exitcode and pending else 0
 
 

@@ -23,6 +23,7 @@ counts. Values of properties whose name says secret are masked.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,6 +36,8 @@ ATTRIBUTES = ("DeletionPolicy", "UpdateReplacePolicy", "UpdatePolicy", "Creation
               "Condition", "Metadata")
 _REPLACEMENT = {replacement.ALWAYS: "True", replacement.CONDITIONALLY: "Conditional", replacement.NEVER: "False"}
 _MAX_DEPTH = 4
+_HASH = re.compile(r"-([0-9a-f]{12})[0-9a-f]{52}")
+_SHORT = r"-\1..."
 _WIDTH = 60
 
 
@@ -83,7 +86,8 @@ def show(value: Any) -> str:
             return f"!GetAtt {'.'.join(argument)}"
         if key == "Fn::Join" and isinstance(argument, list) and len(argument) == 2 and argument[1] \
                 and isinstance(argument[1][-1], str) and argument[1][-1].endswith(".json"):
-            return f"!Join [... {json.dumps(argument[1][-1])}]"  # a nested stack's TemplateURL: its file
+            # a nested stack's TemplateURL: its file, the content hash cut short
+            return f"!Join [..., {json.dumps(_HASH.sub(_SHORT, argument[1][-1]))}]"
     text = json.dumps(value, sort_keys=True, separators=(",", ":"))
     return text if len(text) <= _WIDTH else text[:_WIDTH - 3] + "..."
 

@@ -70,20 +70,34 @@ def _row(found: ResourceDiff) -> ResourceChange:
                           properties=found.properties, predicted=True)
 
 
-def review(plan: Plan, found: Diff, depended: dict[tuple[str, str], tuple[str, ...]]) -> Plan:
+def review(plan: Plan, found: Diff, depended: dict[tuple[str, str], tuple[str, ...]], fill_in: bool = False) -> Plan:
     """`plan` with the diff's property lines and predictions, the nested
-    changes the endpoint left out, and what data stores depend on."""
+    changes the endpoint left out, and what data stores depend on. With
+    `fill_in` (an endpoint whose change sets are known to be incomplete:
+    moto lists a nested stack only when its own template text changed), the
+    diff's changes the change set does not list are added too."""
     reported = {change.stack for change in plan.changes}
+    listed: set[tuple[str, str]] = set()
     rows: list[ResourceChange] = []
-    for change in plan.changes:
+
+    def add(change: ResourceChange, match: ResourceDiff | None) -> None:
         label = _label(plan, change.stack)
-        match = found.find(label, change.logical_id)
+        listed.add((label, change.logical_id))
         rows.append(_annotated(change, match, depended.get((label, change.logical_id))))
         child = child_label(label, change.logical_id)
         if change.resource_type == STACK_TYPE and change.action != "Remove" and child not in reported:
             for inner in found.resources:
-                if inner.stack == child or inner.stack.startswith(f"{child}/"):
+                if (inner.stack == child or inner.stack.startswith(f"{child}/")) \
+                        and (inner.stack, inner.logical_id) not in listed:
+                    listed.add((inner.stack, inner.logical_id))
                     rows.append(_annotated(_row(inner), inner, depended.get((inner.stack, inner.logical_id))))
+
+    for change in plan.changes:
+        add(change, found.find(_label(plan, change.stack), change.logical_id))
+    if fill_in:
+        for missing in found.resources:
+            if (missing.stack, missing.logical_id) not in listed:
+                add(_row(missing), missing)
     plan.changes = rows
     return plan
 

@@ -144,7 +144,7 @@ class Environment:
         if plan.executable:
             templates = self._templates(unit, packaged, build)
             found = review.stack_diff(review.deployed(deployer, deployed), templates, values, keep, unit.region)
-            review.review(plan, found, data_dependencies(Stacks(templates)))
+            review.review(plan, found, data_dependencies(Stacks(templates)), fill_in=self.emulated)
         return plan
 
     def _templates(self, unit: Unit, packaged: Packaged, build: BuiltEnv) -> dict[str, dict]:
@@ -160,13 +160,13 @@ class Environment:
 
     def check_overrides(self, build: BuiltEnv) -> None:
         """Every `--parameter NAME` names a parameter of one of the environment's stacks."""
-        import difflib
+        from generator.deploy.arguments import closest
 
         known = sorted({name for unit in units(self.env, build)
                         for name in (build.body(unit.file).get("Parameters") or {})} - {"TemplateBucket", "TemplatePrefix"})
         for name in sorted(self.overrides):
             if name not in known:
-                close = difflib.get_close_matches(name, known, n=len(known), cutoff=0.0)
+                close = closest(name, known)
                 raise DeployError(f"--parameter {name}: no stack of {self.name} has a parameter {name}; "
                                   f"known: {', '.join(close) or 'none'}")
 

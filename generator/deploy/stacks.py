@@ -36,7 +36,7 @@ from typing import Any
 from generator import __version__
 from generator.deploy import events
 from generator.deploy.changes import Plan, ResourceChange, automatic_only, masked, triggers
-from generator.deploy.errors import DeployError, DeployFailed, Interrupted, error_message, not_found
+from generator.deploy.errors import DeployError, DeployFailed, Interrupted, error_message, explain, not_found
 from generator.deploy.package import STACK_TYPE
 from generator.deploy.protection import refuse_data_loss
 
@@ -308,8 +308,8 @@ class Deployer:
         except (ClientError, BotoCoreError) as exc:
             stack = self.stack(plan.stack_id)
             status = stack["StackStatus"] if stack else "unknown"
-            raise DeployFailed(f"{plan.stack_name}: executing the change set failed ({status}): "
-                               f"{error_message(exc)}", status, None) from None
+            raise DeployFailed(f"{explain(exc, f'{plan.stack_name} ({self.region}), now {status}')}", status,
+                               None) from None
         plan.change_set_id = ""
         try:
             return events.follow(self, plan.stack_id, plan.stack_name, total=len(plan.changes), after=marker,
