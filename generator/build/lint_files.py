@@ -4,7 +4,8 @@ A PATH may be a template file, a folder (every template in it and below,
 hidden folders left out) or a glob (`'out/*/network.json'`, quoted so the
 shell leaves it alone). Only CloudFormation templates are linted: JSON or
 YAML files with a `Resources` mapping; `manifest.json`, Lambda zips and
-other files are skipped (a PATH that yields no template is an error).
+other files are skipped (so `out/dev/*.json` lints the templates and leaves
+the manifest); no template at all is an error.
 
 Each template is linted for the region it deploys to: `--region` when
 given; else the region its `Metadata.Strata.Region` names (a companion
@@ -88,7 +89,7 @@ def _region(body: dict, path: Path, region: str | None, params_dir: Path) -> tup
         return region, "--region"
     pinned = body.get("Metadata", {}).get("Strata", {}).get("Region")
     if isinstance(pinned, str) and pinned:
-        return pinned, "its Metadata.Strata.Region"
+        return str(pinned), "its Metadata.Strata.Region"  # a plain str: cfn-lint's node type does not pickle
     found, why = _environment_region(path.parent, params_dir)
     return (found, why) if found else (DEFAULT_REGION, "the default")
 
@@ -99,20 +100,16 @@ def targets(paths: list[str], region: str | None, params_dir: Path) -> tuple[lis
     skipped: list[Path] = []
     seen: set[Path] = set()
     for path_text in paths:
-        templates_here = 0
         for path in _files(path_text):
             text, body = _body(path)
             if body is None:
                 skipped.append(path)
-                continue
-            templates_here += 1
-            if path.resolve() in seen:
-                continue
-            seen.add(path.resolve())
-            found.append(LintTarget(path, text, *_region(body, path, region, params_dir)))
-        if not templates_here:
-            raise LintPathError(f"{path_text}: no CloudFormation template in it (a template is a JSON or YAML "
-                                "file with Resources; manifest.json and other files are skipped)")
+            elif path.resolve() not in seen:
+                seen.add(path.resolve())
+                found.append(LintTarget(path, text, *_region(body, path, region, params_dir)))
+    if not found:
+        raise LintPathError(f"{' '.join(paths)}: no CloudFormation template (a template is a JSON or YAML file "
+                            "with Resources; manifest.json and other files are skipped)")
     return found, skipped
 
 

@@ -78,7 +78,7 @@ def record(environment: Environment, out_root: Path) -> Path:
     from generator.deploy.errors import aws_errors
 
     stacks = {}
-    for unit in environment._known_units(Path(out_root) / environment.env.environment):
+    for unit in environment.known_units(Path(out_root) / environment.env.environment):
         with aws_errors(f"{unit.stack_name} ({unit.region}), reading the deployed templates"):
             deployer = environment.aws.deployer(unit.region, environment.echo)
             now = review.deployed(deployer, deployer.stack(unit.stack_name))

@@ -273,10 +273,11 @@ class Environment:
             self.echo(f"{unit.stack_name}: {status}")
         except Interrupted as stop:
             interrupted = True
+            message = str(stop).replace("`strata status`", f"`strata status --env {self.env.environment}`")
             if allow_replacement and self.env.deploy.protect_stateful:
-                raise Interrupted(f"{stop}\nthe stack policy stays relaxed for the reviewed replacements until "
-                                  "you run `strata deploy` again once the update has ended") from None
-            raise
+                message += ("\nthe stack policy stays relaxed for the reviewed replacements until you run "
+                            f"`strata deploy --env {self.env.environment}` again once the update has ended")
+            raise Interrupted(message) from None
         finally:
             # also puts back a policy relaxed for this deploy, even after a
             # failure; not while CloudFormation is still updating the stack
@@ -293,7 +294,7 @@ class Environment:
         for note in notes:
             self.echo(f"{unit.stack_name}: {note}")
 
-    def _known_units(self, out_dir: Path | None) -> list[Unit]:
+    def known_units(self, out_dir: Path | None) -> list[Unit]:
         """The root and, when the build is at hand, its companions."""
         if out_dir is None or not (Path(out_dir) / "manifest.json").is_file():
             return [Unit("root", self.name, self.env.region, ROOT_FILE)]
@@ -302,7 +303,7 @@ class Environment:
     def destroy(self, out_dir: Path | None = None) -> list[tuple[str, str]]:
         """Delete the root stack, then the companions (the root reads them)."""
         results = []
-        for unit in reversed(self._known_units(out_dir)):
+        for unit in reversed(self.known_units(out_dir)):
             with aws_errors(f"{unit.stack_name} ({unit.region}), deleting"):
                 results.append((unit.stack_name, self.aws.deployer(unit.region, self.echo).destroy(unit.stack_name)))
         return results
@@ -310,7 +311,7 @@ class Environment:
     def retained(self, out_dir: Path | None = None) -> list[tuple[str, str, str, str, str]]:
         """What a destroy keeps (see `Deployer.retained`), stack name first in each label."""
         kept = []
-        for unit in reversed(self._known_units(out_dir)):
+        for unit in reversed(self.known_units(out_dir)):
             with aws_errors(f"{unit.stack_name} ({unit.region}), listing what a deletion keeps"):
                 for label, *rest in self.aws.deployer(unit.region, self.echo).retained(unit.stack_name):
                     kept.append((unit.stack_name if label == "root" else f"{unit.stack_name}/{label}", *rest))
@@ -318,7 +319,7 @@ class Environment:
 
     def status(self, out_dir: Path | None = None) -> list[StackReport]:
         reports = []
-        for unit in self._known_units(out_dir):
+        for unit in self.known_units(out_dir):
             with aws_errors(f"{unit.stack_name} ({unit.region}), reading its status"):
                 reports.append(self.aws.deployer(unit.region, self.echo).report(unit.stack_name, unit.label))
         return reports

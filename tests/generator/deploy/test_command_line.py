@@ -332,7 +332,8 @@ def test_lint_takes_folders_and_globs_and_skips_what_is_not_a_template(tmp_path,
     folder = tmp_path / "built"
     folder.mkdir()
     golden = REPO / "tests" / "golden"
-    (folder / "network.json").write_text((golden / "dev" / "network.json").read_text())
+    for layer in ("network", "security", "web"):  # four templates: linted by forked workers
+        (folder / f"{layer}.json").write_text((golden / "dev" / f"{layer}.json").read_text())
     (folder / "certificate.json").write_text((golden / "prod" / "dns-cloudfront-certificate.json").read_text())
     (folder / "manifest.json").write_text(json.dumps({"environment": "dev", "templates": []}))
     (folder / "notes.txt").write_text("not a template")
@@ -343,11 +344,14 @@ def test_lint_takes_folders_and_globs_and_skips_what_is_not_a_template(tmp_path,
     assert f"{folder / 'network.json'}: eu-west-1 (parameters/dev.yaml)" in out
     assert f"{folder / 'certificate.json'}: us-east-1 (its Metadata.Strata.Region)" in out
     assert f"skipped {folder / 'manifest.json'}" in out and f"skipped {folder / 'data.json'}" in out
-    assert "2 template(s) passed cfn-lint and Strata's checks (eu-west-1, us-east-1)" in out
+    assert "4 template(s) passed cfn-lint and Strata's checks (eu-west-1, us-east-1)" in out
     assert main(["lint", str(folder / "*.json")]) == 0
-    assert "2 template(s) passed" in capsys.readouterr().out
+    assert "4 template(s) passed" in capsys.readouterr().out
+    # as the shell expands out/dev/*.json: the manifest among the templates is skipped
+    assert main(["lint", *(str(p) for p in sorted(folder.glob("*.json")))]) == 0
+    assert "4 template(s) passed" in capsys.readouterr().out
     assert main(["lint", str(folder / "manifest.json")]) == 1
-    assert "no CloudFormation template in it" in _error(capsys)
+    assert "no CloudFormation template (a template is a JSON or YAML file with Resources" in _error(capsys)
     assert main(["lint", str(tmp_path / "nothing-*.json")]) == 1
     assert "no file matches this pattern" in _error(capsys)
 
