@@ -110,14 +110,16 @@ ENV_REQUIRED = frozenset({"deploy", "destroy", "publish"})
 
 
 def _command(sub: argparse._SubParsersAction, name: str, summary: str, description: str,
-             examples: list[str]) -> argparse.ArgumentParser:
-    """A subcommand with its description and examples in `--help`, and the output options."""
+             examples: list[str], output: bool = True) -> argparse.ArgumentParser:
+    """A subcommand with its description and examples in `--help`, and the
+    output options unless `output` is off (a command that does not honour them yet)."""
     command = sub.add_parser(
         name, help=summary, description=f"{summary[0].upper()}{summary[1:]}.\n\n{textwrap.fill(description, 79)}",
         epilog="examples:\n" + "\n".join(f"  {line}" for line in examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _output_options(command, default=argparse.SUPPRESS)
+    if output:
+        _output_options(command, default=argparse.SUPPRESS)
     return command
 
 
@@ -270,7 +272,8 @@ def parser() -> argparse.ArgumentParser:
                      "Loads and validates the parameter file, builds every enabled layer and the root, lints them "
                      "all (cfn-lint and Strata's checks) and writes out/<env>/ atomically: nothing is written on "
                      "any error or warning. Nothing is done when no input changed since the last build.",
-                     ["strata build --env dev", "strata build --all", "strata build --env prod --no-cache"])
+                     ["strata build --env dev", "strata build --all", "strata build --env prod --no-cache"],
+                     output=False)
     which = build.add_mutually_exclusive_group()
     env_option(which, "build")
     which.add_argument("--all", action="store_true", help="every file in the parameters folder")
@@ -292,9 +295,9 @@ def parser() -> argparse.ArgumentParser:
                       help="folder of parameter files, for the environment's region (default: parameters)")
     lint.set_defaults(func=cmd_lint)
 
-    layers = _command(sub, "layers", "list the layers", "Prints every layer Strata can build, with what it builds in one line; a layer is built when its "
-                      "section in the parameter file has enabled: true.",
-                      ["strata layers"])
+    layers = _command(sub, "layers", "list the layers",
+                      "Prints every layer Strata can build, with what it builds in one line; a layer is built "
+                      "when its section in the parameter file has enabled: true.", ["strata layers"])
     layers.set_defaults(func=cmd_layers)
 
     _deploy_commands(sub)
@@ -322,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"strata {args.command}: {exc}", file=sys.stderr)
             return 130
         print(f"strata {args.command}: failed\n{_message(exc)}", file=sys.stderr)
+        if getattr(args, "verbose", False) and exc.__cause__ is not None:
+            print(f"  caused by {type(exc.__cause__).__name__}: {exc.__cause__}", file=sys.stderr)
         return 1
 
 

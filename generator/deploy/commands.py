@@ -175,14 +175,17 @@ def cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_report(args: argparse.Namespace, console: Console, report: Any, environment: str, items: list) -> None:
-    """A plan or a diff (`report` is plan_report or diff_report) as JSON, Markdown or a table."""
+def _print_report(args: argparse.Namespace, console: Console, report: Any, environment: str, items: list,
+                  **extra: Any) -> None:
+    """A plan or a diff (`report` is plan_report or diff_report) as JSON,
+    Markdown or a table; `extra` goes to the report (plan_report takes
+    `extra=` sections, e.g. a cost estimate)."""
     if args.json:
-        console.result(report.as_json(environment, items))
+        console.result(report.as_json(environment, items, **extra))
     elif args.markdown:
-        console.result(report.markdown(items), end="")
+        console.result(report.markdown(items, **extra), end="")
     else:
-        console.result(report.table(items, paint=console.paint))
+        console.result(report.table(items, paint=console.paint, **extra))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -153,10 +153,9 @@ class Environment:
             return stack_templates(build, packaged.layout.root)
         return {"root": build.body(unit.file)}
 
-    def _guarded(self, unit: Unit, build: BuiltEnv) -> dict[str, tuple[str, ...]]:
+    def _guarded(self, unit: Unit, packaged: Packaged, build: BuiltEnv) -> dict[str, tuple[str, ...]]:
         """Per stack label, the resources data stores depend on (the stack policy denies their replacement)."""
-        templates = stack_templates(build) if unit.file == ROOT_FILE else {"root": build.body(unit.file)}
-        return by_stack(data_dependencies(Stacks(templates)))
+        return by_stack(data_dependencies(Stacks(self._templates(unit, packaged, build))))
 
     def check_overrides(self, build: BuiltEnv) -> None:
         """Every `--parameter NAME` names a parameter of one of the environment's stacks."""
@@ -228,7 +227,7 @@ class Environment:
                 if plan.executable:
                     try:
                         with aws_errors(f"{unit.stack_name} ({unit.region}), deploying"):
-                            self._execute(unit, plan, approve, allow_replacement, self._guarded(unit, build))
+                            self._execute(unit, plan, approve, allow_replacement, self._guarded(unit, packaged, build))
                     except Declined as declined:
                         if not executed:
                             raise Declined(f"{str(declined).split(':')[0]}: nothing changed") from None
@@ -244,7 +243,7 @@ class Environment:
         for plan in deferred.values():
             raise DeployError(f"{plan.stack_name} {plan.deferred}")
         for unit in found:
-            self._protect(self.aws.deployer(unit.region, self.echo), unit, self._guarded(unit, build))
+            self._protect(self.aws.deployer(unit.region, self.echo), unit, self._guarded(unit, packaged, build))
         return plans
 
     def _execute(self, unit: Unit, plan: Plan, approve: Callable[[Plan], bool], allow_replacement: bool,

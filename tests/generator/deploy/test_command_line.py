@@ -200,6 +200,9 @@ def test_an_aws_error_names_the_stack_the_operation_and_what_to_do(tiny, capsys)
     message = _error(capsys)
     assert "demo-tiny (eu-west-1), reading its status: the call failed (EndpointConnectionError)" in message
     assert "what to do: the endpoint did not answer: check --endpoint-url" in message
+    assert "caused by" not in message
+    assert main(["status", *tiny, "--endpoint-url", nobody, "--verbose"]) == 1
+    assert "  caused by EndpointConnectionError: Could not connect" in _error(capsys)
 
 
 def test_access_denied_says_which_permission_to_add():
