@@ -23,13 +23,16 @@ from generator.deploy.errors import DeployError
 
 
 def endpoint_url(text: str) -> str:
-    """argparse type of --endpoint-url: http(s)://host[:port][/path]."""
-    parsed = urlparse(text)
+    """argparse type of --endpoint-url: http(s)://host[:port][/path], a host
+    botocore accepts (it raises a bare ValueError on the first call otherwise)."""
+    from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
+
     try:
-        port_ok = parsed.port is None or 0 < parsed.port < 65536
+        parsed = urlparse(text)
+        valid = parsed.scheme in ("http", "https") and bool(parsed.hostname) and (parsed.port or 1) < 65536
     except ValueError:
-        port_ok = False
-    if parsed.scheme not in ("http", "https") or not parsed.hostname or not port_ok:
+        valid = False
+    if not valid or not (is_valid_endpoint_url(text) or is_valid_ipv6_endpoint_url(text)):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an endpoint URL: expected http(s)://host[:port], e.g. http://localhost:4566")
     return text

@@ -162,8 +162,10 @@ def test_an_unknown_lint_region_is_refused_cleanly(tmp_path, capsys):
     assert "--region mars-1: not an AWS region" in message and "Traceback" not in message
 
 
-@pytest.mark.parametrize("url", ["localhost:4566", "ftp://x", "http://", "http://host:99999", "not a url"])
+@pytest.mark.parametrize("url", ["localhost:4566", "ftp://x", "http://", "http://host:99999", "not a url",
+                                 "http://bad host:4566", "http://a_b:4566", "http://[::1"])
 def test_a_malformed_endpoint_url_is_a_usage_error(url, capsys):
+    """Each of these got past argparse before and failed with botocore's bare ValueError."""
     with pytest.raises(SystemExit) as exit_:
         main(["status", "--endpoint-url", url])
     assert exit_.value.code == 2
