@@ -94,9 +94,9 @@ def _package(args: argparse.Namespace, env, aws, console: Console):
     from generator.deploy import package
     from generator.deploy.errors import aws_errors
 
-    s3 = aws.client("s3")
     bucket = args.bucket or env.deploy.bucket
     with aws_errors(f"template bucket {bucket or '(default)'} ({aws.region}), packaging"):
+        s3 = aws.client("s3")
         if not bucket:
             bucket = package.default_bucket(env.project, aws.account_id(), aws.region)
             tls_only = not (aws.endpoint_url or "").startswith("http://")

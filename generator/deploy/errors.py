@@ -86,7 +86,7 @@ def explain(exc: Exception, where: str) -> str:
     """One message for an AWS error: where (stack or bucket, region), the
     operation, the service's own sentence, and what to do."""
     code = _code(exc)
-    operation = getattr(exc, "operation_name", "") or "the call"
+    operation = getattr(exc, "operation_name", "")
     message = error_message(exc).strip()
     hint = next((text for codes, text in _HINTS if code in codes), "")
     if not hint and not_found(exc):
@@ -95,8 +95,11 @@ def explain(exc: Exception, where: str) -> str:
         hint = "another operation is running on it: wait for it to end (`strata status`) and run again"
     if not hint:
         hint = "read the message above; run again with --verbose for more detail"
-    head = f"{where}: {operation} failed" + (f" ({code})" if code and code not in message else "")
-    return f"{head}: {message}\nwhat to do: {hint.format(operation=operation)}"
+    if operation:
+        head = f"{where}: {operation} failed" + (f" ({code})" if code not in message else "")
+    else:  # botocore's own errors (credentials, connection) come before any operation is sent
+        head = f"{where}: {code}"
+    return f"{head}: {message}\nwhat to do: {hint.format(operation=operation or 'this call')}"
 
 
 @contextlib.contextmanager

@@ -200,11 +200,22 @@ def test_an_aws_error_names_the_stack_the_operation_and_what_to_do(tiny, capsys)
         nobody = f"http://127.0.0.1:{s.getsockname()[1]}"
     assert main(["status", *tiny, "--endpoint-url", nobody]) == 1
     message = _error(capsys)
-    assert "demo-tiny (eu-west-1), reading its status: the call failed (EndpointConnectionError)" in message
+    assert "demo-tiny (eu-west-1), reading its status: EndpointConnectionError: Could not connect" in message
     assert "what to do: the endpoint did not answer: check --endpoint-url" in message
     assert "caused by" not in message
     assert main(["status", *tiny, "--endpoint-url", nobody, "--verbose"]) == 1
     assert "  caused by EndpointConnectionError: Could not connect" in _error(capsys)
+
+
+def test_a_missing_profile_or_missing_credentials_say_what_to_do(tiny, monkeypatch, capsys):
+    assert main(["status", *tiny, "--profile", "nope"]) == 1
+    assert "demo-tiny (eu-west-1), reading its status: ProfileNotFound: The config profile (nope) could not be " \
+           "found\nwhat to do: no such profile in ~/.aws/config" in _error(capsys)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert main(["status", *tiny]) == 1
+    assert "NoCredentialsError: Unable to locate credentials\nwhat to do: no AWS credentials found" in _error(capsys)
 
 
 def test_access_denied_says_which_permission_to_add():
