@@ -131,6 +131,14 @@ def _lint_job(job: tuple[str, str, str]) -> list[Finding]:
     return _linter(region).lint(name, text)
 
 
+def _leave_interrupts_to_the_parent() -> None:
+    # Ctrl-C reaches every process of the terminal's group: the parent stops
+    # the workers and reports it once, instead of each worker's traceback.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run(jobs: list[tuple[str, str, str]]) -> list[list[Finding]]:
     """Findings per job, in order; over the cores when there are many jobs."""
     if len(jobs) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
@@ -138,7 +146,8 @@ def _run(jobs: list[tuple[str, str, str]]) -> list[list[Finding]]:
         # instead of each paying cfn-lint's start-up again.
         for region in sorted({job[2] for job in jobs}):
             _linter(region)
-        with multiprocessing.get_context("fork").Pool(min(os.cpu_count() or 1, len(jobs))) as pool:
+        with multiprocessing.get_context("fork").Pool(min(os.cpu_count() or 1, len(jobs)),
+                                                      initializer=_leave_interrupts_to_the_parent) as pool:
             return pool.map(_lint_job, jobs, chunksize=1)
     return [_lint_job(job) for job in jobs]
 
@@ -193,6 +202,7 @@ def _regions_named_in(param_files: list[Path]) -> list[str]:
 
 
 def _serve(conn, param_files: list[Path]) -> None:
+    _leave_interrupts_to_the_parent()
     for region in _regions_named_in(param_files):
         _linter(region)
     jobs = conn.recv()

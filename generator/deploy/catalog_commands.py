@@ -16,37 +16,41 @@ def _param_file(args: argparse.Namespace) -> Path:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from generator.deploy import commands, plan_report
+    from generator.deploy.console import Console
     from generator.deploy.publish import Publisher, require_catalog
 
-    echo = commands._stdout
+    console = Console.from_args(args)
     env = commands._env(args)
     require_catalog(env, _param_file(args))
-    commands._build(args, echo)
-    with commands._endpoint(args, echo) as endpoint_url:
+    commands._build(args, console)
+    with commands._endpoint(args, console) as endpoint_url:
         aws = commands._aws(args, env, endpoint_url)
-        publisher = Publisher(env, aws, _param_file(args), Path(args.out), echo=echo, approve=commands._approve(args),
-                              show=lambda plan: print(plan_report.table([plan]), flush=True))
-        state = publisher.publish(lambda: commands._package(args, env, aws, echo), part=args.bump,
+        publisher = Publisher(env, aws, _param_file(args), Path(args.out), echo=console.info,
+                              approve=commands._approve(args),
+                              show=lambda plan: console.result(plan_report.table([plan], paint=console.paint)))
+        state = publisher.publish(lambda: commands._package(args, env, aws, console), part=args.bump,
                                   stackset_target=args.launch_role_stackset)
     for line in state.lines():
-        print(line)
+        console.result(line)
     return 0
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
     from generator.deploy import commands
+    from generator.deploy.console import Console
     from generator.deploy.publish import Publisher, history_lines, require_catalog, state_dict
 
+    console = Console.from_args(args, document=args.json)
     env = commands._env(args)
     require_catalog(env, _param_file(args))
-    with commands._endpoint(args, commands._stderr if args.json else commands._stdout) as endpoint_url:
+    with commands._endpoint(args, console) as endpoint_url:
         publisher = Publisher(env, commands._aws(args, env, endpoint_url), _param_file(args), Path(args.out))
         state = publisher.state()
         history = publisher.history()
     if args.json:
-        print(json.dumps({**state_dict(state), "history": history.model_dump(mode="json")["products"]},
-                         indent=2, sort_keys=True))
+        console.result(json.dumps({**state_dict(state), "history": history.model_dump(mode="json")["products"]},
+                                  indent=2, sort_keys=True))
         return 0
     for line in [*state.lines(), *history_lines(env, history)]:
-        print(line)
+        console.result(line)
     return 0

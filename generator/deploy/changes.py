@@ -1,10 +1,14 @@
 """What a plan is: the resource changes of a change set, classified for review.
 
 Each change is classified once, here: replacing or removing a stateful
-resource (STATEFUL_TYPES) loses data and is refused unless the caller allows
-it; security-sensitive changes (IAM, security group rules, resource
-policies) are listed apart. Only names of changed properties are kept,
-never values (they may be secrets).
+resource (STATEFUL_TYPES) loses data, and replacing a resource a data store
+depends on (its VPC, subnets, security groups, subnet group, key...: see
+`generator.deploy.dependencies`) puts it at risk; both are refused unless
+the caller allows it. Security-sensitive changes (IAM, security group rules,
+resource policies) are listed apart. From the change set only the names of
+changed properties are kept, never values (they may be secrets); the
+property-level lines come from Strata's own diff of the templates
+(`generator.deploy.diff`), with secret values masked.
 """
 
 from __future__ import annotations
@@ -48,6 +52,31 @@ _SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|private_?key)(?!.*
 
 
 @dataclass(frozen=True)
+class PropertyChange:
+    """One changed property of a resource (or a resource attribute, or a root parameter)."""
+
+    path: str                   # "CidrBlock", "Parameters.VpcId", "DeletionPolicy"
+    before: str                 # shown values, masked where secret; "(none)" when absent
+    after: str
+    recreation: str = "Never"   # Always, Conditionally, Never (CloudFormation's RequiresRecreation)
+    causes: tuple[str, ...] = ()  # for a change of what it reads: ("Network/Vpc is replaced",)
+    certain: bool = True        # False when it changes only if what it reads is really replaced
+
+    def describe(self) -> str:
+        """`CidrBlock: "10.0.0.0/16" -> "10.1.0.0/16" (replaces)`, or for a change
+        of what it reads `VpcId: !Ref Vpc, changes as Network/Vpc is replaced (replaces)`."""
+        if self.causes:
+            text = f"{self.path}: {self.after}, {'changes' if self.certain else 'may change'} as {', '.join(self.causes)}"
+        else:
+            text = f"{self.path}: {self.before} -> {self.after}"
+        verdict = {"Always": "replaces", "Conditionally": "may replace"}.get(self.recreation)
+        return f"{text} ({verdict})" if verdict else text
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "causes": list(self.causes), "line": self.describe()}
+
+
+@dataclass(frozen=True)
 class ResourceChange:
     """One row of the plan."""
 
@@ -59,10 +88,23 @@ class ResourceChange:
     triggers: tuple[str, ...] = ()
     stack_id: str = ""
     physical_id: str = ""
+    properties: tuple[PropertyChange, ...] = ()  # from Strata's diff of the templates
+    predicted: bool = False    # `replacement` predicted by Strata: the endpoint did not say
+    depended_on: str = ""      # why data stores depend on it: "Database/AuroraCluster depends on it"
 
     @property
     def stateful(self) -> bool:
         return self.resource_type in STATEFUL_TYPES
+
+    @property
+    def may_replace(self) -> bool:
+        """A Modify whose replacement is certain, conditional, or not reported (so not ruled out)."""
+        return self.action == "Modify" and self.replacement not in ("False", "Never")
+
+    @property
+    def affects_data(self) -> bool:
+        """A resource data stores depend on (not itself stateful), replaced or maybe replaced."""
+        return bool(self.depended_on) and not self.stateful and self.may_replace
 
     @property
     def loses_data(self) -> bool:
@@ -70,7 +112,7 @@ class ResourceChange:
         certain, conditional, or not reported (so not ruled out)."""
         if not self.stateful:
             return False
-        return self.action == "Remove" or (self.action == "Modify" and self.replacement != "False")
+        return self.action == "Remove" or self.may_replace
 
     @property
     def security(self) -> str:
@@ -85,7 +127,9 @@ class ResourceChange:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["triggers"] = list(self.triggers)
-        data.update(stateful=self.stateful, loses_data=self.loses_data, security=self.security)
+        data["properties"] = [p.to_dict() for p in self.properties]
+        data.update(stateful=self.stateful, loses_data=self.loses_data, affects_data=self.affects_data,
+                    security=self.security)
         return data
 
 
@@ -109,6 +153,10 @@ class Plan:
         return [c for c in self.changes if c.loses_data]
 
     @property
+    def affects_data(self) -> list[ResourceChange]:
+        return [c for c in self.changes if c.affects_data]
+
+    @property
     def security(self) -> list[ResourceChange]:
         return [c for c in self.changes if c.security]
 
@@ -124,6 +172,7 @@ class Plan:
             "deferred": self.deferred or None, "parameters": self.parameters,
             "changes": [c.to_dict() for c in self.changes],
             "stateful_replacements": [f"{c.stack}/{c.logical_id}" for c in self.loses_data],
+            "data_store_dependencies_replaced": [f"{c.stack}/{c.logical_id}" for c in self.affects_data],
             "security_sensitive": [f"{c.stack}/{c.logical_id}" for c in self.security],
         }
 

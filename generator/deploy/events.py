@@ -100,7 +100,10 @@ def follow(deployer: Deployer, stack_id: str, stack_name: str, *, total: int, af
             if not event.is_stack_itself and not event.status.endswith("_IN_PROGRESS"):
                 done.add((event.stack_id, event.logical_id))
             if (event.stack == label or not event.is_stack_itself) and event.status != "REVIEW_IN_PROGRESS":
-                _print_event(deployer, event, len(done), total)
+                # the stack's own success means every change is done, also on an
+                # endpoint that reports no per-resource events (moto)
+                finished = event.stack == label and event.is_stack_itself and event.status in success
+                _print_event(deployer, event, total if finished else len(done), total)
         terminal = not status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS"
         if terminal and (started or not stack):
             break

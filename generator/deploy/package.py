@@ -157,6 +157,26 @@ def _nested_file(logical_id: str, url: object, files: set[str]) -> tuple[list, i
     )
 
 
+def nested_files(root: dict, files: set[str] | frozenset[str]) -> dict[str, str]:
+    """Logical id of each nested stack in `root` -> the template file it nests."""
+    found = {}
+    for logical_id, resource in sorted(root.get("Resources", {}).items()):
+        if resource.get("Type") == STACK_TYPE:
+            parts, index = _nested_file(logical_id, resource.get("Properties", {}).get("TemplateURL"), set(files))
+            found[logical_id] = parts[index]
+    return found
+
+
+def stack_templates(build: BuiltEnv, root: dict | None = None) -> dict[str, dict]:
+    """The build's templates by stack label: "root" (`root`, e.g. the packaged
+    one, else the build's) and each nested stack's logical id."""
+    root = root if root is not None else build.body(ROOT_FILE)
+    templates = {"root": root}
+    for logical_id, file in nested_files(build.body(ROOT_FILE), set(build.templates) - {ROOT_FILE}).items():
+        templates[logical_id] = build.body(file)
+    return templates
+
+
 def layout(build: BuiltEnv, prefix: str) -> Layout:
     """Decide every key and rewrite the root's nested TemplateURLs; no I/O."""
     prefix = normalize_prefix(prefix)

@@ -3,14 +3,16 @@ termination protection, stack policies and rollback triggers, all from the
 parameter file's `deploy` section.
 
 A stack policy denying Update:Replace and Update:Delete on stateful
-resources is set on every stack (root and nested) when
-`deploy.protect_stateful` is on; `--allow-replacement` lifts it for exactly
-the reviewed resources and the deploy puts it back afterwards."""
+resources, and Update:Replace on the resources data stores depend on (each
+stack's own list, from `generator.deploy.dependencies`), is set on every
+stack (root and nested) when `deploy.protect_stateful` is on;
+`--allow-replacement` lifts it for exactly the reviewed resources and the
+deploy puts it back afterwards."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from generator.deploy.changes import STATEFUL_TYPES, Plan
@@ -26,24 +28,42 @@ ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Pri
 
 
 
+def _listed(changes) -> str:
+    return "\n".join(
+        f"  {c.stack}/{c.logical_id} ({c.resource_type}): {c.action}"
+        + (f", Replacement {c.replacement or 'not reported'}{' (predicted)' if c.predicted else ''}"
+           if c.action == "Modify" else "")
+        + (f" [{'; '.join(c.triggers)}]" if c.triggers else "")
+        + (f" ({c.depended_on})" if c.depended_on and not c.stateful else "")
+        for c in changes
+    )
+
+
 def refuse_data_loss(plan: Plan, allow_replacement: bool) -> None:
-    if plan.loses_data and not allow_replacement:
-        rows = "\n".join(
-            f"  {c.stack}/{c.logical_id} ({c.resource_type}): {c.action}"
-            + (f", Replacement {c.replacement or 'not reported'}" if c.action == "Modify" else "")
-            + (f" [{'; '.join(c.triggers)}]" if c.triggers else "")
-            for c in plan.loses_data
-        )
-        raise Refused(
-            f"refusing to execute the change set for {plan.stack_name}: it replaces or removes stateful "
-            f"resources:\n{rows}\nIf that is intended (their DeletionPolicy/UpdateReplacePolicy decides what is "
-            "kept), run again with --allow-replacement."
-        )
+    """Refuse a plan that replaces or removes a stateful resource, or
+    replaces a resource data stores depend on, unless allowed."""
+    if allow_replacement or not (plan.loses_data or plan.affects_data):
+        return
+    parts = []
+    if plan.loses_data:
+        parts.append(f"it replaces or removes stateful resources:\n{_listed(plan.loses_data)}")
+    if plan.affects_data:
+        parts.append("it replaces resources that data stores depend on (a store cannot move to a new VPC, "
+                     f"subnet or security group while it runs; the update would fail half way):\n"
+                     f"{_listed(plan.affects_data)}")
+    raise Refused(
+        f"refusing to execute the change set for {plan.stack_name}: {chr(10).join(parts)}\n"
+        "If that is intended (their DeletionPolicy/UpdateReplacePolicy decides what is kept), run again "
+        "with --allow-replacement."
+    )
 
 
-def protect(deployer: Deployer, stack_name: str, config: DeployConfig) -> list[str]:
+def protect(deployer: Deployer, stack_name: str, config: DeployConfig,
+            guarded: Mapping[str, Iterable[str]] | None = None) -> list[str]:
     """Bring termination protection and stack policies in line with the
-    parameter file. Returns what was changed, for the user."""
+    parameter file; `guarded` names, per stack label ("root", "Network"),
+    the resources data stores depend on, whose replacement the policy also
+    denies. Returns what was changed, for the user."""
     stack = deployer.stack(stack_name)
     if not stack or stack["StackStatus"] in ("REVIEW_IN_PROGRESS", "DELETE_COMPLETE", "ROLLBACK_COMPLETE"):
         return []
@@ -57,7 +77,7 @@ def protect(deployer: Deployer, stack_name: str, config: DeployConfig) -> list[s
     for label, physical in targets:
         current = _policy(deployer, physical)
         if config.protect_stateful:
-            wanted = stack_policy()
+            wanted = stack_policy(guarded=(guarded or {}).get(label, ()))
         elif current and POLICY_SID in json.dumps(current):
             wanted = ALLOW_ALL_POLICY
         else:
@@ -74,36 +94,46 @@ def _policy(deployer: Deployer, stack: str) -> dict | None:
     body = deployer.cfn.get_stack_policy(StackName=stack).get("StackPolicyBody")
     return json.loads(body) if body else None
 
-def relax(deployer: Deployer, plan: Plan) -> list[str]:
-    """Under --allow-replacement: exempt exactly the reviewed stateful
-    replacements from Strata's stack policy, stack by stack."""
+def relax(deployer: Deployer, plan: Plan, guarded: Mapping[str, Iterable[str]] | None = None) -> list[str]:
+    """Under --allow-replacement: exempt exactly the reviewed replacements
+    (stateful resources and what data stores depend on) from Strata's stack
+    policy, stack by stack."""
     relaxed = []
     by_stack: dict[str, list[str]] = {}
-    for change in plan.loses_data:
+    labels: dict[str, str] = {}
+    for change in [*plan.loses_data, *plan.affects_data]:
         if change.stack_id:
             by_stack.setdefault(change.stack_id, []).append(change.logical_id)
+            labels[change.stack_id] = "root" if change.stack == plan.label else change.stack
     for stack_id, logical_ids in sorted(by_stack.items()):
         current = _policy(deployer, stack_id)
         if current and POLICY_SID in json.dumps(current):
-            deployer.cfn.set_stack_policy(StackName=stack_id,
-                                      StackPolicyBody=json.dumps(stack_policy(logical_ids), sort_keys=True))
+            policy = stack_policy(logical_ids, guarded=(guarded or {}).get(labels[stack_id], ()))
+            deployer.cfn.set_stack_policy(StackName=stack_id, StackPolicyBody=json.dumps(policy, sort_keys=True))
             relaxed.append(f"stack policy lifted for {', '.join(sorted(logical_ids))} until the deploy ends")
     return relaxed
 
 
-def stack_policy(exempt: Iterable[str] = ()) -> dict:
-    """Allow every update except replacing or deleting a stateful resource
-    (except the `exempt` logical ids)."""
+def stack_policy(exempt: Iterable[str] = (), guarded: Iterable[str] = ()) -> dict:
+    """Allow every update except replacing or deleting a stateful resource,
+    and replacing a `guarded` one (a resource data stores depend on);
+    the `exempt` logical ids are let through."""
+    exempt = sorted(set(exempt))
     deny: dict[str, Any] = {
         "Sid": POLICY_SID, "Effect": "Deny", "Principal": "*", "Action": ["Update:Replace", "Update:Delete"],
         "Condition": {"StringEquals": {"ResourceType": sorted(STATEFUL_TYPES)}},
     }
-    exempt = sorted(set(exempt))
     if exempt:
         deny["NotResource"] = [f"LogicalResourceId/{logical_id}" for logical_id in exempt]
     else:
         deny["Resource"] = "*"
-    return {"Statement": [*ALLOW_ALL_POLICY["Statement"], deny]}
+    statements = [*ALLOW_ALL_POLICY["Statement"], deny]
+    guarded = sorted(set(guarded) - set(exempt))
+    if guarded:
+        statements.append({"Sid": f"{POLICY_SID}Dependencies", "Effect": "Deny", "Principal": "*",
+                           "Action": "Update:Replace",
+                           "Resource": [f"LogicalResourceId/{logical_id}" for logical_id in guarded]})
+    return {"Statement": statements}
 
 
 def rollback_configuration(config: DeployConfig, account_id: str, region: str) -> dict | None:

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from generator.cfn.resources import deploy_region
-from generator.deploy import protection
+from generator.deploy import protection, review
 from generator.deploy.changes import Plan
-from generator.deploy.errors import DeployError, error_message
-from generator.deploy.package import ROOT_FILE, BuiltEnv, Packaged, layout, read_build
+from generator.deploy.dependencies import by_stack, data_dependencies
+from generator.deploy.errors import Declined, DeployError, Interrupted, aws_errors, error_message
+from generator.deploy.package import ROOT_FILE, BuiltEnv, Packaged, layout, read_build, stack_templates
+from generator.deploy.references import Stacks
 from generator.deploy.session import Aws
 from generator.deploy.stacks import Deployer, StackReport
 
@@ -77,6 +79,7 @@ class Environment:
     aws: Aws
     echo: Callable[[str], None] = print
     overrides: dict[str, str] = field(default_factory=dict)  # --parameter NAME=VALUE
+    emulated: bool = False     # the endpoint is moto: it cannot replace resources (see review.py)
 
     @property
     def name(self) -> str:
@@ -114,6 +117,11 @@ class Environment:
 
     def _plan_unit(self, unit: Unit, packaged: Packaged, build: BuiltEnv, outputs: dict[str, dict[str, str]],
                    rollback: dict | None) -> Plan:
+        with aws_errors(f"{unit.stack_name} ({unit.region}), planning"):
+            return self._plan(unit, packaged, build, outputs, rollback)
+
+    def _plan(self, unit: Unit, packaged: Packaged, build: BuiltEnv, outputs: dict[str, dict[str, str]],
+              rollback: dict | None) -> Plan:
         body = packaged.layout.root if unit.file == ROOT_FILE else build.body(unit.file)
         deployer = self.aws.deployer(unit.region, self.echo)
         deployed = deployer.stack(unit.stack_name)
@@ -129,13 +137,41 @@ class Environment:
                 raise DeployError(f"{unit.file} is too large to send inline to {unit.region}")
             source = {"template_body": text}
         no_echo = [k for k, d in body.get("Parameters", {}).items() if str(d.get("NoEcho", "")).lower() == "true"]
-        return deployer.plan(
+        plan = deployer.plan(
             unit.stack_name, label=unit.label, parameters=values, keep=keep, tags=self.env.all_tags,
             rollback=rollback if unit.file == ROOT_FILE else None, no_echo=no_echo, **source,
         )
+        if plan.executable:
+            templates = self._templates(unit, packaged, build)
+            found = review.stack_diff(review.deployed(deployer, deployed), templates, values, keep, unit.region)
+            review.review(plan, found, data_dependencies(Stacks(templates)), fill_in=self.emulated)
+        return plan
+
+    def _templates(self, unit: Unit, packaged: Packaged, build: BuiltEnv) -> dict[str, dict]:
+        """The new templates of a unit's stacks by label (the packaged root and its layers)."""
+        if unit.file == ROOT_FILE:
+            return stack_templates(build, packaged.layout.root)
+        return {"root": build.body(unit.file)}
+
+    def _guarded(self, unit: Unit, packaged: Packaged, build: BuiltEnv) -> dict[str, tuple[str, ...]]:
+        """Per stack label, the resources data stores depend on (the stack policy denies their replacement)."""
+        return by_stack(data_dependencies(Stacks(self._templates(unit, packaged, build))))
+
+    def check_overrides(self, build: BuiltEnv) -> None:
+        """Every `--parameter NAME` names a parameter of one of the environment's stacks."""
+        from generator.deploy.arguments import closest
+
+        known = sorted({name for unit in units(self.env, build)
+                        for name in (build.body(unit.file).get("Parameters") or {})} - {"TemplateBucket", "TemplatePrefix"})
+        for name in sorted(self.overrides):
+            if name not in known:
+                close = closest(name, known)
+                raise DeployError(f"--parameter {name}: no stack of {self.name} has a parameter {name}; "
+                                  f"known: {', '.join(close) or 'none'}")
 
     def _outputs(self, unit: Unit) -> dict[str, str]:
-        stack = self.aws.deployer(unit.region, self.echo).stack(unit.stack_name)
+        with aws_errors(f"{unit.stack_name} ({unit.region}), reading outputs"):
+            stack = self.aws.deployer(unit.region, self.echo).stack(unit.stack_name)
         return {o["OutputKey"]: o.get("OutputValue", "") for o in (stack or {}).get("Outputs", []) or []}
 
     def _rollback(self) -> dict | None:
@@ -148,6 +184,7 @@ class Environment:
         """Plan every stack (companions, then the root) against what is
         deployed now, without executing; change sets are deleted unless `keep`."""
         build = read_build(out_dir)
+        self.check_overrides(build)
         found = units(self.env, build)
         outputs = {unit.stack_name: self._outputs(unit) for unit in found}
         rollback = self._rollback()
@@ -169,11 +206,13 @@ class Environment:
         safety settings. Raises DeployError (Refused, DeployFailed) on the
         first stack that cannot go on."""
         build = read_build(out_dir)
+        self.check_overrides(build)
         found = units(self.env, build)
         outputs = {unit.stack_name: self._outputs(unit) for unit in found}
         rollback = self._rollback()
         plans: list[Plan] = []
         deferred: dict[str, Plan] = {}
+        executed: list[str] = []
         for round_number in range(2 * len(found) + 1):
             changed = False
             for unit in found:
@@ -186,7 +225,14 @@ class Environment:
                     plans.append(plan)
                     show(plan)
                 if plan.executable:
-                    self._execute(unit, plan, approve, allow_replacement)
+                    try:
+                        with aws_errors(f"{unit.stack_name} ({unit.region}), deploying"):
+                            self._execute(unit, plan, approve, allow_replacement, self._guarded(unit, packaged, build))
+                    except Declined as declined:
+                        if not executed:
+                            raise Declined(f"{str(declined).split(':')[0]}: nothing changed") from None
+                        raise Declined(f"{declined} ({', '.join(executed)} already deployed)") from None
+                    executed.append(unit.stack_name)
                     outputs[unit.stack_name] = self._outputs(unit)
                     changed = True
             if not changed:
@@ -197,39 +243,57 @@ class Environment:
         for plan in deferred.values():
             raise DeployError(f"{plan.stack_name} {plan.deferred}")
         for unit in found:
-            self._protect(self.aws.deployer(unit.region, self.echo), unit)
+            self._protect(self.aws.deployer(unit.region, self.echo), unit, self._guarded(unit, packaged, build))
         return plans
 
-    def _execute(self, unit: Unit, plan: Plan, approve: Callable[[Plan], bool], allow_replacement: bool) -> None:
+    def _execute(self, unit: Unit, plan: Plan, approve: Callable[[Plan], bool], allow_replacement: bool,
+                 guarded: dict[str, tuple[str, ...]]) -> None:
         deployer = self.aws.deployer(unit.region, self.echo)
         try:
             protection.refuse_data_loss(plan, allow_replacement)
+            if self.emulated:
+                review.refuse_unemulated_replacements(plan)
             if not approve(plan):
-                raise DeployError(f"not approved: {unit.stack_name} was not changed")
-        except DeployError:
+                raise Declined(f"not approved: {unit.stack_name} was not changed")
+        except (DeployError, KeyboardInterrupt, EOFError) as stop:
             deployer.discard(plan)
-            raise
+            if isinstance(stop, DeployError):
+                raise
+            if isinstance(stop, EOFError):
+                raise Declined(f"not approved (no answer): {unit.stack_name} was not changed") from None
+            raise Interrupted(f"interrupted at the approval prompt: {unit.stack_name} was not changed "
+                              "(its change set was deleted)") from None
+        interrupted = False
         try:
             if allow_replacement:
-                for note in protection.relax(deployer, plan):
+                for note in protection.relax(deployer, plan, guarded):
                     self.echo(note)
             status = deployer.execute(plan, allow_replacement=allow_replacement)
             self.echo(f"{unit.stack_name}: {status}")
+        except Interrupted as stop:
+            interrupted = True
+            message = str(stop).replace("`strata status`", f"`strata status --env {self.env.environment}`")
+            if allow_replacement and self.env.deploy.protect_stateful:
+                message += ("\nthe stack policy stays relaxed for the reviewed replacements until you run "
+                            f"`strata deploy --env {self.env.environment}` again once the update has ended")
+            raise Interrupted(message) from None
         finally:
-            # also puts back a policy relaxed for this deploy, even after a failure
-            self._protect(deployer, unit)
+            # also puts back a policy relaxed for this deploy, even after a
+            # failure; not while CloudFormation is still updating the stack
+            if not interrupted:
+                self._protect(deployer, unit, guarded)
 
-    def _protect(self, deployer: Deployer, unit: Unit) -> None:
+    def _protect(self, deployer: Deployer, unit: Unit, guarded: dict[str, tuple[str, ...]] | None = None) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            notes = protection.protect(deployer, unit.stack_name, self.env.deploy)
+            notes = protection.protect(deployer, unit.stack_name, self.env.deploy, guarded)
         except (ClientError, BotoCoreError) as exc:
             notes = [f"warning: could not apply the deploy safety settings: {error_message(exc)}"]
         for note in notes:
             self.echo(f"{unit.stack_name}: {note}")
 
-    def _known_units(self, out_dir: Path | None) -> list[Unit]:
+    def known_units(self, out_dir: Path | None) -> list[Unit]:
         """The root and, when the build is at hand, its companions."""
         if out_dir is None or not (Path(out_dir) / "manifest.json").is_file():
             return [Unit("root", self.name, self.env.region, ROOT_FILE)]
@@ -238,9 +302,23 @@ class Environment:
     def destroy(self, out_dir: Path | None = None) -> list[tuple[str, str]]:
         """Delete the root stack, then the companions (the root reads them)."""
         results = []
-        for unit in reversed(self._known_units(out_dir)):
-            results.append((unit.stack_name, self.aws.deployer(unit.region, self.echo).destroy(unit.stack_name)))
+        for unit in reversed(self.known_units(out_dir)):
+            with aws_errors(f"{unit.stack_name} ({unit.region}), deleting"):
+                results.append((unit.stack_name, self.aws.deployer(unit.region, self.echo).destroy(unit.stack_name)))
         return results
 
+    def retained(self, out_dir: Path | None = None) -> list[tuple[str, str, str, str, str]]:
+        """What a destroy keeps (see `Deployer.retained`), stack name first in each label."""
+        kept = []
+        for unit in reversed(self.known_units(out_dir)):
+            with aws_errors(f"{unit.stack_name} ({unit.region}), listing what a deletion keeps"):
+                for label, *rest in self.aws.deployer(unit.region, self.echo).retained(unit.stack_name):
+                    kept.append((unit.stack_name if label == "root" else f"{unit.stack_name}/{label}", *rest))
+        return kept
+
     def status(self, out_dir: Path | None = None) -> list[StackReport]:
-        return [self.aws.deployer(u.region, self.echo).report(u.stack_name, u.label) for u in self._known_units(out_dir)]
+        reports = []
+        for unit in self.known_units(out_dir):
+            with aws_errors(f"{unit.stack_name} ({unit.region}), reading its status"):
+                reports.append(self.aws.deployer(unit.region, self.echo).report(unit.stack_name, unit.label))
+        return reports

@@ -36,7 +36,7 @@ from typing import Any
 from generator import __version__
 from generator.deploy import events
 from generator.deploy.changes import Plan, ResourceChange, automatic_only, masked, triggers
-from generator.deploy.errors import DeployError, DeployFailed, error_message, not_found
+from generator.deploy.errors import DeployError, DeployFailed, Interrupted, error_message, explain, not_found
 from generator.deploy.package import STACK_TYPE
 from generator.deploy.protection import refuse_data_loss
 
@@ -101,13 +101,42 @@ class Deployer:
                 return found
 
     def nested_stacks(self, stack: str, label: str = "root") -> Iterator[tuple[str, str]]:
-        """(label, physical id) of every nested stack, depth first."""
+        """(label, physical id) of every nested stack, depth first. A nested
+        stack its parent still lists but that no longer exists is left out."""
+        from botocore.exceptions import ClientError
+
         for resource in self.resources(stack):
             physical = resource.get("PhysicalResourceId")
             if resource["ResourceType"] == STACK_TYPE and physical and not resource["ResourceStatus"].startswith("DELETE"):
                 child = resource["LogicalResourceId"] if label == "root" else f"{label}/{resource['LogicalResourceId']}"
+                try:
+                    below = list(self.nested_stacks(physical, child))
+                except ClientError as exc:
+                    if not_found(exc):
+                        continue
+                    raise
                 yield child, physical
-                yield from self.nested_stacks(physical, child)
+                yield from below
+
+    def templates(self, stack: str) -> dict[str, dict]:
+        """The deployed templates of `stack` and of every nested stack, by
+        label ("root", "Network"): GetTemplate, as submitted."""
+        found = {"root": self.template(stack)}
+        for label, physical in self.nested_stacks(stack):
+            found[label] = self.template(physical)
+        return found
+
+    def template(self, stack: str) -> dict:
+        body = self.cfn.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
+        if isinstance(body, dict):
+            return body
+        from cfnlint.decode import decode_str
+
+        decoded, problems = decode_str(body)
+        if problems or not isinstance(decoded, dict):
+            raise DeployError(f"the deployed template of {stack} could not be read (GetTemplate): "
+                              f"{problems[0] if problems else 'not a template'}")
+        return dict(decoded)
 
     # plan
 
@@ -217,14 +246,22 @@ class Deployer:
             inner: list[ResourceChange] = []
             if raw.get("ChangeSetId"):
                 inner = self._walk(raw["ChangeSetId"], child)
-            elif row.action == "Remove" and row.physical_id:
-                inner = self._removed_with(row.physical_id, child)
+            elif row.action == "Remove":
+                # some endpoints (moto) leave the physical id out of the change
+                physical = row.physical_id or self._physical_id(stack_id, row.logical_id)
+                inner = self._removed_with(physical, child) if physical else []
             # CloudFormation marks every nested stack "Modify" (Automatic) on
             # any parent update; one whose own change set is empty changes nothing.
             if inner or not (raw.get("ChangeSetId") and automatic_only(raw)):
                 rows.append(row)
             rows += inner
         return rows
+
+    def _physical_id(self, stack: str, logical_id: str) -> str:
+        if not stack:
+            return ""
+        return next((r.get("PhysicalResourceId", "") for r in self.resources(stack)
+                     if r["LogicalResourceId"] == logical_id), "")
 
     def _removed_with(self, stack: str, label: str) -> list[ResourceChange]:
         rows = []
@@ -271,10 +308,18 @@ class Deployer:
         except (ClientError, BotoCoreError) as exc:
             stack = self.stack(plan.stack_id)
             status = stack["StackStatus"] if stack else "unknown"
-            raise DeployFailed(f"{plan.stack_name}: executing the change set failed ({status}): "
-                               f"{error_message(exc)}", status, None) from None
+            raise DeployFailed(f"{explain(exc, f'{plan.stack_name} ({self.region}), now {status}')}", status,
+                               None) from None
         plan.change_set_id = ""
-        return events.follow(self, plan.stack_id, plan.stack_name, total=len(plan.changes), after=marker, label=plan.label)
+        try:
+            return events.follow(self, plan.stack_id, plan.stack_name, total=len(plan.changes), after=marker,
+                                 label=plan.label)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted: CloudFormation carries on with {plan.stack_name} ({self.region}) without Strata; "
+                "follow it with `strata status`, or stop it with `aws cloudformation cancel-update-stack "
+                f"--stack-name {plan.stack_name} --region {self.region}` (an update rolls back)"
+            ) from None
 
     def destroy(self, stack_name: str) -> str:
         stack = self.stack(stack_name)
@@ -289,7 +334,30 @@ class Deployer:
             len(self.resources(physical)) for _, physical in self.nested_stacks(stack["StackId"]))
         marker = events.newest_event_id(self, stack["StackId"])
         self.cfn.delete_stack(StackName=stack["StackId"])
-        return events.follow(self, stack["StackId"], stack_name, total=total, after=marker, success={"DELETE_COMPLETE"})
+        try:
+            return events.follow(self, stack["StackId"], stack_name, total=total, after=marker,
+                                 success={"DELETE_COMPLETE"})
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted: CloudFormation carries on deleting {stack_name} ({self.region}); "
+                              "follow it with `strata status`") from None
+
+    def retained(self, stack_name: str) -> list[tuple[str, str, str, str, str]]:
+        """(stack label, logical id, type, physical id, policy) of every
+        resource a deletion of `stack_name` keeps: DeletionPolicy Retain,
+        RetainExceptOnCreate or Snapshot (a final snapshot is kept)."""
+        stack = self.stack(stack_name)
+        if not stack:
+            return []
+        kept = []
+        stacks = [("root", stack["StackId"]), *self.nested_stacks(stack["StackId"])]
+        for label, physical in stacks:
+            resources = self.template(physical).get("Resources", {})
+            for summary in self.resources(physical):
+                policy = resources.get(summary["LogicalResourceId"], {}).get("DeletionPolicy", "Delete")
+                if policy in ("Retain", "RetainExceptOnCreate", "Snapshot"):
+                    kept.append((label, summary["LogicalResourceId"], summary["ResourceType"],
+                                 summary.get("PhysicalResourceId", ""), policy))
+        return kept
 
     def report(self, stack_name: str, label: str = "root") -> StackReport:
         report = StackReport(label, stack_name, self.region)

@@ -86,10 +86,16 @@ def test_dev_lifecycle(endpoint, cfn, dev_out, tmp_path):
     root = read_build(dev_out).body("root.json")
     nested = sorted(k for k, r in root["Resources"].items() if r["Type"] == "AWS::CloudFormation::Stack")
 
-    # first deploy: one change set, every layer a nested stack
+    # first deploy: one change set, every layer a nested stack; moto gives no
+    # nested change sets, so the resources inside come from Strata's diff
     [first] = _deploy(environment, dev_out)
     assert (first.change_set_type, first.stack_name) == ("CREATE", "strata-dev")
-    assert sorted((c.action, c.logical_id) for c in first.changes) == [("Add", n) for n in nested]
+    assert sorted((c.action, c.logical_id) for c in first.changes if not c.predicted) == [("Add", n) for n in nested]
+    build = read_build(dev_out)
+    inside = sorted((layer, logical_id) for layer in nested
+                    for logical_id in build.body(f"{layer.lower()}.json")["Resources"])
+    assert sorted((c.stack, c.logical_id) for c in first.changes if c.predicted) == inside
+    assert {c.action for c in first.changes} == {"Add"}
     assert any("CREATE_COMPLETE" in line for line in lines)
 
     # status: the root, each nested stack, and every root output
@@ -107,11 +113,18 @@ def test_dev_lifecycle(endpoint, cfn, dev_out, tmp_path):
     pending = cfn.list_change_sets(StackName="strata-dev")["Summaries"]
     assert [c for c in pending if c["ExecutionStatus"] != "EXECUTE_COMPLETE"] == []
 
-    # one parameter changed in the parameter file: exactly one Modify
+    # one parameter changed in the parameter file: the network layer, and in
+    # it (from Strata's diff: moto has no nested change sets) the log group,
+    # updated in place
     changed_out = rebuild_dev(dev_out, tmp_path, _retention)
     [update] = _plan(environment, changed_out)
     assert [(c.stack, c.action, c.logical_id, c.resource_type) for c in update.changes] == [
-        ("root", "Modify", "Network", "AWS::CloudFormation::Stack")]
+        ("root", "Modify", "Network", "AWS::CloudFormation::Stack"),
+        ("Network", "Modify", "FlowLogGroup", "AWS::Logs::LogGroup")]
+    log_group = update.changes[1]
+    assert (log_group.replacement, log_group.predicted) == ("False", True)
+    assert [p.describe() for p in log_group.properties] == ["RetentionInDays: 7 -> 14"]
+    assert not update.loses_data
     network_id = dict(environment.aws.deployer().nested_stacks("strata-dev"))["Network"]
     [executed] = _deploy(environment, changed_out)
     assert executed.change_set_type == "UPDATE"
@@ -150,7 +163,7 @@ def test_cli_deploy_plan_status_destroy(endpoint, tiny, capsys):
     where = ["--endpoint-url", endpoint]
     assert main(["deploy", *tiny, *where, "--yes", "--no-build"]) == 0
     out = capsys.readouterr().out
-    assert "demo-tiny (eu-west-1): 2 changes (new stack)" in out
+    assert "demo-tiny (eu-west-1): 5 changes (new stack)" in out
     assert "created bucket demo-templates-123456789012-eu-west-1" in out
     assert "moto does not emulate 1 resource(s)" in out and "AWS::CloudWatch::Alarm" in out
     assert "demo-tiny: CREATE_COMPLETE" in out
@@ -180,7 +193,7 @@ def test_cli_deploy_without_a_terminal_needs_yes(endpoint, cfn, tiny, capsys):
 def test_cli_plan_markdown(endpoint, tiny, capsys):
     assert main(["plan", *tiny, "--endpoint-url", endpoint, "--markdown", "--no-build"]) == 0
     captured = capsys.readouterr()
-    assert captured.out.startswith("### demo-tiny (eu-west-1): 2 changes (new stack)")
+    assert captured.out.startswith("### demo-tiny (eu-west-1): 5 changes (new stack)")
     assert "| root | Add | Messaging | AWS::CloudFormation::Stack | - |" in captured.out
     assert "packaged to" in captured.err  # chatter stays off the document
 

@@ -9,6 +9,7 @@ fix. The version pin fails first when moto is upgraded.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.request
 
@@ -381,6 +382,56 @@ def test_fix_termination_protection_can_be_changed(cfn, patched):
     assert cfn.describe_stacks(StackName="plain")["Stacks"][0]["EnableTerminationProtection"] is True
 
 
+TWO_TOPICS = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}, "Keep": {"Type": "AWS::SNS::Topic"}}}
+ONE_TOPIC = {"Resources": {"Keep": {"Type": "AWS::SNS::Topic"}}}
+
+
+def _remove_and_add_back(aws, cfn) -> bool:
+    """Whether a resource removed from a stack and added back exists again."""
+    cfn.create_stack(StackName="again", TemplateBody=json.dumps(TWO_TOPICS))
+    cfn.update_stack(StackName="again", TemplateBody=json.dumps(ONE_TOPIC))
+    cfn.update_stack(StackName="again", TemplateBody=json.dumps(TWO_TOPICS))
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"]
+                for r in cfn.list_stack_resources(StackName="again")["StackResourceSummaries"]}
+    topics = boto3.client("sns", endpoint_url=aws, region_name=REGION).list_topics()["Topics"]
+    return physical["Topic"] in {t["TopicArn"] for t in topics}
+
+
+def test_gap_a_resource_added_back_is_the_deleted_one(aws, cfn):
+    assert not _remove_and_add_back(aws, cfn)
+
+
+def test_fix_a_resource_added_back_is_created_again(aws, cfn, patched):
+    assert _remove_and_add_back(aws, cfn)
+
+
+def _vpc(dns_hostnames: bool) -> dict:
+    return {"Resources": {"Vpc": {"Type": "AWS::EC2::VPC", "Properties": {
+        "CidrBlock": "10.3.0.0/16", "EnableDnsHostnames": dns_hostnames}}},
+        "Outputs": {"VpcId": {"Value": {"Ref": "Vpc"}}}}
+
+
+def _update_a_vpc(cfn) -> tuple[str, str]:
+    """(VpcId output, physical id) after an update moto has no handler for."""
+    created = cfn.create_stack(StackName="vpc", TemplateBody=json.dumps(_vpc(False)))
+    cfn.update_stack(StackName="vpc", TemplateBody=json.dumps(_vpc(True)))
+    stack = cfn.describe_stacks(StackName=created["StackId"])["Stacks"][0]
+    outputs = {o["OutputKey"]: o.get("OutputValue") for o in stack.get("Outputs", [])}
+    [resource] = cfn.list_stack_resources(StackName="vpc")["StackResourceSummaries"]
+    return outputs.get("VpcId") or "", resource["PhysicalResourceId"]
+
+
+def test_gap_an_update_moto_cannot_make_drops_the_resource(cfn):
+    assert _update_a_vpc(cfn) == ("", "")
+    assert not local.updatable("AWS::EC2::VPC") and local.updatable("AWS::SQS::Queue")
+
+
+def test_fix_an_update_moto_cannot_make_keeps_the_resource(cfn, patched, caplog):
+    output, physical = _update_a_vpc(cfn)
+    assert output == physical and physical.startswith("vpc-")
+    assert "moto cannot update Vpc (AWS::EC2::VPC) in stack vpc in place: kept as it was" in caplog.text
+
+
 # --- what moto does not emulate, and the server ---------------------------------------
 
 def test_not_emulated_lists_resources_moto_skips():
@@ -402,6 +453,18 @@ def test_server_serves_with_the_layer_and_removes_it():
         with urllib.request.urlopen(f"{url}/moto-api/config") as response:
             assert response.status in (200, 201)
     assert not local.installed()
+
+
+def test_a_busy_port_is_refused_at_once():
+    from generator.deploy.errors import DeployError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(DeployError, match=f"port {port} on 127.0.0.1 is already in use"):
+            with local.server(port=port):
+                pytest.fail("served on a busy port")
 
 
 def test_serve_runs_until_stopped():

@@ -91,6 +91,21 @@ def _stub_plan(stubber, root_changes: list, nested_changes: list | None = None, 
                              {"ChangeSetName": NESTED_CHANGE_SET_ARN})
 
 
+def _stub_templates(stubber, root: dict, nested: dict[str, dict] | None = None) -> None:
+    """GetTemplate of the root, then of each nested stack (by ARN) that
+    ListStackResources names, as Strata's diff reads the deployed templates."""
+    stubber.add_response("get_template", {"TemplateBody": json.dumps(root), "StagesAvailable": ["Original", "Processed"]},
+                         {"StackName": STACK_ARN, "TemplateStage": "Original"})
+    stubber.add_response("list_stack_resources", {"StackResourceSummaries": [
+        {"LogicalResourceId": label, "PhysicalResourceId": arn, "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "UPDATE_COMPLETE", "LastUpdatedTimestamp": T0} for label, (arn, _) in (nested or {}).items()
+    ]}, {"StackName": STACK_ARN})
+    for arn, body in (nested or {}).values():
+        stubber.add_response("list_stack_resources", {"StackResourceSummaries": []}, {"StackName": arn})
+        stubber.add_response("get_template", {"TemplateBody": json.dumps(body)},
+                             {"StackName": arn, "TemplateStage": "Original"})
+
+
 def _event(number: int, logical_id: str, status: str, reason: str = "", stack_id: str = STACK_ARN,
            physical: str = "", type_name: str = "AWS::CloudFormation::Stack") -> dict:
     event = {"StackId": stack_id, "EventId": f"e{stack_id[-4:]}{number}", "StackName": stack_id.split("/")[1],
@@ -169,6 +184,7 @@ def test_a_refused_deploy_deletes_its_change_set(stub, tmp_path):
     stubber.add_response("describe_stacks", _stacks(), {"StackName": "demo-tiny"})  # outputs it feeds
     stubber.add_response("describe_stacks", _stacks(), {"StackName": "demo-tiny"})  # previous parameters
     _stub_plan(stubber, [DATABASE], [AURORA_REPLACED])
+    _stub_templates(stubber, packaged.layout.root)
     stubber.add_response("delete_change_set", {}, {"ChangeSetName": CHANGE_SET_ARN})
 
     class OneRegion:
@@ -493,3 +509,27 @@ def test_json_carries_every_change_and_the_sections():
     assert stack["stateful_replacements"] == ["Database/AuroraCluster", "Network/Logs"]
     assert stack["security_sensitive"] == ["Security/Rule"]
     assert stack["changes"][0]["triggers"] == ["Properties.Engine (may replace; DirectModification)"]
+
+
+def test_other_reports_add_sections_after_stratas_own():
+    extra = [plan_report.Section("Monthly cost", ("about $12.00/month more",), {"delta": 12.0})]
+    assert plan_report.table([_sample()], extra=extra).endswith("Monthly cost:\n  about $12.00/month more")
+    assert "### Monthly cost\n\n- about $12.00/month more" in plan_report.markdown([_sample()], extra=extra)
+    assert json.loads(plan_report.as_json("tiny", [_sample()], extra=extra))["monthly_cost"] == {"delta": 12.0}
+
+
+def test_property_lines_and_predictions_show_under_each_change():
+    from generator.deploy.changes import PropertyChange
+
+    plan = Plan("root", "demo-tiny", REGION, change_set_id=CHANGE_SET_ARN, change_set_type="UPDATE", changes=[
+        ResourceChange("Network", "Modify", "Vpc", "AWS::EC2::VPC", "True", predicted=True,
+                       depended_on="Database/AuroraCluster depends on it",
+                       properties=(PropertyChange("CidrBlock", '"10.0.0.0/16"', '"10.1.0.0/16"', "Always"),))])
+    lines = plan_report.table([plan]).splitlines()
+    row = lines.index(next(line for line in lines if "Vpc" in line and "AWS::EC2::VPC" in line))
+    assert lines[row].split()[4] == "True*"
+    assert lines[row + 1] == '      CidrBlock: "10.0.0.0/16" -> "10.1.0.0/16" (replaces)'
+    assert f"  {plan_report.DATA_AFFECTING}:" in lines
+    assert "    Network/Vpc (AWS::EC2::VPC): Modify, Replacement True* (Database/AuroraCluster depends on it)" in lines
+    assert lines[-1] == f"  {plan_report.PREDICTED_NOTE}"
+    assert "- `Network/Vpc`\n  - `CidrBlock: \"10.0.0.0/16\" -> \"10.1.0.0/16\" (replaces)`" in plan_report.markdown([plan])
