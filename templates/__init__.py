@@ -12,8 +12,8 @@ import importlib
 from types import ModuleType
 
 LAYER_NAMES = (
-    "network", "security", "dns", "static", "web", "compute",
-    "containers", "database", "cache", "messaging", "storage",
+    "network", "security", "monitoring", "dns", "static", "web", "compute",
+    "containers", "database", "cache", "messaging", "storage", "health",
 )
 
 
