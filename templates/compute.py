@@ -22,6 +22,7 @@ from troposphere import (
 )
 from troposphere.policies import AutoScalingRollingUpdate, AutoScalingScheduledAction, UpdatePolicy
 
+from generator.cfn import alarms
 from generator.cfn.iam import grant, policy_document, service_role
 from generator.cfn.naming import logical_id
 from generator.cfn.resources import output, parameter, suppress
@@ -258,6 +259,11 @@ class BastionConfig(Section):
         return self
 
 
+class Alarms(alarms.Timing):
+    in_service_shortfall: int = Field(default=1, ge=1)
+    """Instances short of the group's minimum size (GroupMinSize, moved by scheduled actions) before the alarm fires."""
+
+
 MAINTENANCE_POLICIES = {
     # (MinHealthyPercentage, MaxHealthyPercentage) as the console's named choices set them.
     "prioritize_availability": (100, 110),
@@ -310,6 +316,8 @@ class Config(LayerSection):
     """Dynamic, scheduled and predictive scaling."""
     bastion: BastionConfig = BastionConfig()
     """Optional SSH bastion."""
+    alarms: Alarms = Alarms()
+    """The alarm on instances in service below the group's minimum."""
 
     @field_validator("instance_type")
     @classmethod
@@ -381,6 +389,7 @@ def build(env: EnvConfig) -> Template:
     output(t, "AutoScalingGroupName", Ref(group), "Auto Scaling group of the application instances")
     output(t, "LaunchTemplateId", Ref(template), "Launch template of the application instances")
     output(t, "InstanceRoleArn", GetAtt(role, "Arn"), "IAM role of the application instances")
+    alarms.raise_alarms(t, env, NAME, cfg.alarms, alarm_specs(env))
     return t
 
 
@@ -675,3 +684,17 @@ def _bastion(t: Template, env: EnvConfig) -> None:
     ))
     output(t, "BastionInstanceId", Ref(instance), "Bastion instance id (EC2 Instance Connect, Session Manager)")
     output(t, "BastionPublicIp", GetAtt(instance, "PublicIp"), "Public IP of the bastion (SSH from the admin CIDR)")
+
+
+def alarm_specs(env: EnvConfig) -> list[alarms.Spec]:
+    """Fewer instances in service than the group's minimum: launches failing, or health checks
+    failing faster than Auto Scaling replaces instances."""
+    cfg, dims = env.compute, {"AutoScalingGroupName": Ref("AutoScalingGroup")}
+    return [alarms.Spec(
+        "in-service-below-min", "Auto Scaling group: instances short of the minimum size", cfg.alarms.in_service_shortfall,
+        ">=", "notBreaching", "group metrics are published each minute; an in-service count missing beside the minimum "
+        "counts as zero in service (FILL), and nothing at all means there is no group",
+        expression="min_size - FILL(in_service, 0)", unit="instances",
+        inputs={"min_size": alarms.Metric("AWS/AutoScaling", "GroupMinSize", dims, "Maximum"),
+                "in_service": alarms.Metric("AWS/AutoScaling", "GroupInServiceInstances", dims, "Minimum")},
+    )] if cfg.alarms.enabled else []

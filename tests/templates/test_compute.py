@@ -238,7 +238,8 @@ def test_step_scaling_thresholds_and_periods_from_parameters():
 def test_scaling_policies_can_be_turned_off():
     body = build({"scaling": {"target_tracking": {"enabled": False}, "step_scaling": {"enabled": False}}})
     assert not resources_of_type(body, "AWS::AutoScaling::ScalingPolicy")
-    assert not resources_of_type(body, "AWS::CloudWatch::Alarm")
+    # only the health alarm on instances in service is left, no scaling alarm
+    assert list(resources_of_type(body, "AWS::CloudWatch::Alarm")) == ["InServiceBelowMinAlarm"]
 
 
 def test_scheduled_actions_with_cron_time_zone_and_sizes():
@@ -291,7 +292,7 @@ def test_bastion_in_the_first_public_subnet_with_a_public_ip_and_the_bastion_gro
 
 def test_outputs_and_determinism():
     env = make_env(web=WEB, compute={"enabled": True, "spot": {"enabled": True}})
-    assert set(render(compute.build(env))["Outputs"]) == {"AutoScalingGroupName", "LaunchTemplateId", "InstanceRoleArn"}
+    assert set(render(compute.build(env))["Outputs"]) == {"AutoScalingGroupName", "LaunchTemplateId", "InstanceRoleArn", "ComputeAlarmNames"}
     assert render_text("c.json", compute.build(env)).text == render_text("c.json", compute.build(env)).text
 
 
