@@ -62,6 +62,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         if b.env.network.enabled:
             for note in network.monthly_cost_notes(b.env.network):
                 print(f"  cost: {note}")
+            print(f"  finding: {network.DEFAULT_SECURITY_GROUP_NOTE}")
     return 0
 
 
