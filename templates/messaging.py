@@ -31,7 +31,7 @@ from generator.cfn.iam import Grant, grant, queue_policy, resource_policy, servi
 from generator.cfn.kms import customer_key, use_key
 from generator.cfn.lambdas import function_code
 from generator.cfn.resources import keep_data, output, parameter, retain_long_logs, suppress
-from generator.cfn.sections import LayerSection, LogRetentionDays, Section, reject_repeats
+from generator.cfn.sections import LayerSection, LogRetentionDays, Section, refuse_moved, reject_repeats
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -104,6 +104,11 @@ class S3Fanout(Section):
     """The bucket is versioned; older versions of an object are deleted after this many days. Its S3 server
     access logs go to the environment's log bucket (monitoring layer)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: object) -> object:
+        return refuse_moved(data, {"access_log_bucket": "the environment's log bucket (monitoring.enabled)"})
+
     @field_validator("events")
     @classmethod
     def _no_repeats(cls, events: list[str]) -> list[str]:
@@ -139,6 +144,12 @@ class Config(LayerSection):
     """Optional upload bucket publishing its object events to the topic."""
     alarms: Alarms = Alarms()
     """Alarms on the queues and the worker."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: object) -> object:
+        return refuse_moved(data, {"alarm_emails": "monitoring.alarm_emails (the environment's alarm topic)",
+                                   "dlq_alarm_threshold": "messaging.alarms.dead_letter_messages"})
 
     def visibility_timeout(self) -> int:
         worker = self.worker

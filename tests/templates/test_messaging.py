@@ -266,7 +266,9 @@ def test_shipped_files_fan_out_and_prod_gives_the_worker_more_room():
     ({"worker": {"batch_size": 50}}, "messaging.worker", "batch_size above 10 needs batching_window_seconds"),
     ({"worker": {"max_concurrency": 1}}, "messaging.worker.max_concurrency", "greater than or equal to 2"),
     ({"worker": {"log_retention_days": 10}}, "messaging.worker.log_retention_days", "must be one of"),
-    ({"alarm_emails": ["ops@example.com"]}, "messaging.alarm_emails", "unknown key"),  # moved to monitoring.alarm_emails
+    ({"alarm_emails": ["ops@example.com"]}, "messaging", "alarm_emails moved to monitoring.alarm_emails"),
+    ({"dlq_alarm_threshold": 3}, "messaging", "dlq_alarm_threshold moved to messaging.alarms.dead_letter_messages"),
+    ({"s3_fanout": {"access_log_bucket": "logs"}}, "messaging.s3_fanout", "access_log_bucket moved to the environment's log bucket"),
     ({"alarms": {"dead_letter_messages": 0}}, "messaging.alarms.dead_letter_messages", "greater than or equal to 1"),
     ({"s3_fanout": {"events": ["s3:ObjectCreated"]}}, "messaging.s3_fanout.events.0", "must be one of"),
     ({"s3_fanout": {"events": []}}, "messaging.s3_fanout.events", "at least one event type"),
