@@ -687,8 +687,7 @@ def _bastion(t: Template, env: EnvConfig) -> None:
 
 
 def alarm_specs(env: EnvConfig) -> list[alarms.Spec]:
-    """Fewer instances in service than the group's minimum: launches failing, or health checks
-    failing faster than Auto Scaling replaces instances."""
+    """Fewer instances in service than the minimum: launches failing, or instances dying faster than replaced."""
     cfg, dims = env.compute, {"AutoScalingGroupName": Ref("AutoScalingGroup")}
     return [alarms.Spec(
         "in-service-below-min", "Auto Scaling group: instances short of the minimum size", cfg.alarms.in_service_shortfall,
