@@ -63,6 +63,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         if b.env.network.enabled:
             for note in network.monthly_cost_notes(b.env.network, network.HOURS_PER_MONTH):
                 print(f"  cost: {note}")
+            print(f"  finding: {network.DEFAULT_SECURITY_GROUP_NOTE}")
         if b.env.pipeline.enabled:
             for note in pipeline.monthly_cost_notes(b.env):
                 print(f"  cost: {note}")

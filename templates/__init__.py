@@ -12,8 +12,8 @@ import importlib
 from types import ModuleType
 
 LAYER_NAMES = (
-    "network", "security", "dns", "static", "web", "compute",
-    "containers", "database", "cache", "messaging", "storage", "pipeline",
+    "network", "security", "monitoring", "dns", "static", "web", "compute",
+    "containers", "database", "cache", "messaging", "storage", "pipeline", "health",
 )
 
 

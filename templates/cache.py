@@ -4,8 +4,10 @@ caching / session layer).
 Drawn in order: the layer's key, the cache's own security group (the cache
 port from the app security group only, and the matching egress rule on the
 app group, whose egress is closed by default), its subnet group over the
-private subnets, the generated auth token, the replication group; then one
-DynamoDB table per entry of `tables`.
+private subnets, the generated auth token and the function rotating it
+(lambda_src/cache_token_rotation/, on a Secrets Manager schedule), the
+replication group; then one DynamoDB table per entry of `tables`, and the
+alarms on every node.
 
 One customer managed key encrypts the tables, the cache and the auth token.
 Its policy lets this account's principals use it only through DynamoDB and
@@ -21,13 +23,15 @@ from typing import TYPE_CHECKING, Literal
 
 from awacs.aws import Condition, Principal, StringEquals
 from pydantic import Field, field_validator, model_validator
-from troposphere import GetAtt, Ref, Sub, Template, dynamodb, ec2, elasticache, kms, secretsmanager
+from troposphere import GetAtt, Join, Ref, Sub, Template, awslambda, dynamodb, ec2, elasticache, kms, logs, secretsmanager
 
-from generator.cfn import windows
+from generator.cfn import alarms, windows
+from generator.cfn.iam import grant, service_role
 from generator.cfn.kms import customer_key, use_key
+from generator.cfn.lambdas import function_code
 from generator.cfn.naming import logical_id
-from generator.cfn.resources import NO_EGRESS, keep_data, output, parameter, suppress
-from generator.cfn.sections import LayerSection, Section
+from generator.cfn.resources import NO_EGRESS, keep_data, output, parameter, retain_long_logs, suppress
+from generator.cfn.sections import LayerSection, LogRetentionDays, Section
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -66,6 +70,13 @@ class Cluster(Section):
     """Daily UTC window for snapshots, at least 60 minutes, outside the maintenance window."""
     maintenance_window: str = "sun:05:00-sun:06:00"
     """Weekly UTC window for patches, at least 60 minutes."""
+    auth_token_rotation_days: int | None = Field(default=30, ge=1, le=1000)
+    """Days between rotations of the AUTH token, done by a function on a Secrets Manager schedule with
+    ElastiCache's ROTATE strategy: the group accepts the new token and the previous one, so a client
+    must re-read the secret (CacheAuthTokenSecretArn) within one rotation period. Empty: the token never
+    changes, for clients that read it only once at start and run longer than any period."""
+    rotation_log_retention_days: LogRetentionDays = 90
+    """Days CloudWatch Logs keeps the rotation function's log (one entry per rotation step)."""
 
     @field_validator("node_type")
     @classmethod
@@ -136,12 +147,29 @@ class Table(Section):
         return self
 
 
+class Alarms(alarms.Timing):
+    cpu_percent: float = Field(default=90, gt=0, le=100)
+    """Host CPU (%) of a node before the alarm fires (small nodes share it with the engine)."""
+    engine_cpu_percent: float = Field(default=80, gt=0, le=100)
+    """CPU (%) of the engine's one thread on a node before the alarm fires: the real limit of Valkey/Redis."""
+    memory_percent: float = Field(default=80, gt=0, le=100)
+    """Share (%) of a node's memory for data in use before the alarm fires; evictions start near 100."""
+    evictions: int = Field(default=100, ge=1)
+    """Keys a node evicted in a period for want of memory before the alarm fires."""
+    replication_lag_seconds: float = Field(default=10, gt=0)
+    """Seconds a replica trails the primary before the alarm fires (with replicas only)."""
+    rotation_errors: int = Field(default=1, ge=1)
+    """Failed (or throttled) runs of the token rotation function in a period (with rotation on)."""
+
+
 class Config(LayerSection):
     cluster: Cluster = Cluster()
     """The in-memory cache (ElastiCache)."""
     tables: dict[str, Table] = {}
     """DynamoDB tables by name (lower-case, e.g. `sessions`); outputs `<Name>TableName` and `<Name>TableArn`.
     Point-in-time recovery is always on and tables are kept when the stack goes."""
+    alarms: Alarms = Alarms()
+    """Alarms on every node of the replication group."""
 
     @field_validator("tables")
     @classmethod
@@ -171,6 +199,7 @@ def build(env: EnvConfig) -> Template:
     for name, table in cfg.tables.items():
         _table(t, name, table, key)
     output(t, "CacheKeyArn", GetAtt(key, "Arn"), "KMS key of the cache, its auth token and the tables")
+    _alarms(t, env)
     return t
 
 
@@ -225,11 +254,58 @@ def _cache_cluster(t: Template, cfg: Cluster, key) -> None:
         AutoMinorVersionUpgrade=False,
     ))
     keep_data(group_resource, "Snapshot")
+    if cfg.auth_token_rotation_days:
+        _token_rotation(t, cfg, token, group_resource, key)
     output(t, "CachePrimaryEndpoint", GetAtt(group_resource, "PrimaryEndPoint.Address"), "Primary endpoint (writes)")
     output(t, "CacheReaderEndpoint", GetAtt(group_resource, "ReaderEndPoint.Address"), "Reader endpoint (reads, balanced over the replicas)")
     output(t, "CachePort", GetAtt(group_resource, "PrimaryEndPoint.Port"), "Port of the cache (TLS)")
     output(t, "CacheAuthTokenSecretArn", Ref(token), "Secret holding the cache's AUTH token")
     output(t, "CacheSecurityGroupId", GetAtt(group, "GroupId"), "Security group of the cache nodes")
+
+
+def _token_rotation(t: Template, cfg: Cluster, token: secretsmanager.Secret,
+                    group: elasticache.ReplicationGroup, key: kms.Key) -> None:
+    """The rotation function and its schedule. It runs outside the VPC: it
+    calls only the Secrets Manager and ElastiCache APIs, which the private
+    subnets may have no route to (no NAT, no elasticache endpoint)."""
+    log_group = retain_long_logs(t.add_resource(logs.LogGroup("TokenRotationLogGroup", RetentionInDays=cfg.rotation_log_retention_days)))
+    suppress(log_group, "CKV_AWS_158", "The log holds rotation steps and version ids, never a token; CloudWatch Logs encrypts it at rest by default")
+    group_arn = Sub("arn:${AWS::Partition}:elasticache:${AWS::Region}:${AWS::AccountId}:replicationgroup:${CacheReplicationGroup}")
+    members = Sub("arn:${AWS::Partition}:elasticache:${AWS::Region}:${AWS::AccountId}:cluster:${CacheReplicationGroup}-*")
+    role = service_role(t, "TokenRotationRole", "lambda.amazonaws.com", [
+        grant(["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+               "secretsmanager:UpdateSecretVersionStage", "secretsmanager:ListSecretVersionIds"], [Ref(token)]),
+        grant(["secretsmanager:GetRandomPassword"], ["*"],
+              wildcard_reason="secretsmanager:GetRandomPassword acts on no resource; it only returns random characters"),
+        grant(["kms:Decrypt", "kms:GenerateDataKey"], [GetAtt(key, "Arn")]),
+        # ModifyReplicationGroup acts on the group's member clusters too.
+        grant(["elasticache:DescribeReplicationGroups", "elasticache:ModifyReplicationGroup"], [group_arn, members]),
+        grant(["logs:CreateLogStream", "logs:PutLogEvents"], [GetAtt(log_group, "Arn")]),
+    ])
+    function = t.add_resource(awslambda.Function(
+        "TokenRotationFunction",
+        Description="Rotates the cache's AUTH token (lambda_src/cache_token_rotation, ElastiCache's ROTATE strategy)",
+        Runtime="python3.13", Architectures=["arm64"], Handler="handler.handler",
+        Code=function_code(t, "cache_token_rotation"), Role=GetAtt(role, "Arn"),
+        MemorySize=128, Timeout=900,  # testSecret waits for the group to apply the token
+        Environment=awslambda.Environment(Variables={"REPLICATION_GROUP_ID": Ref(group)}),
+        LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
+    ))
+    suppress(function, "CKV_AWS_116", "Secrets Manager invokes rotation steps synchronously and retries a failed rotation itself; no event is ever queued for it")
+    suppress(function, "CKV_AWS_115", "Secrets Manager runs one rotation of this one secret at a time (a second RotateSecret is refused while one is in progress)")
+    suppress(function, "CKV_AWS_117", "Runs outside the VPC on purpose: it calls only the Secrets Manager and ElastiCache APIs, never the cache")
+    suppress(function, "CKV_AWS_173", "The only variable is the replication group's id, not a secret; Lambda encrypts it at rest")
+    permission = t.add_resource(awslambda.Permission(
+        "TokenRotationPermission", Action="lambda:InvokeFunction", FunctionName=Ref(function),
+        Principal="secretsmanager.amazonaws.com", SourceAccount=Ref("AWS::AccountId"), SourceArn=Ref(token),
+    ))
+    t.add_resource(secretsmanager.RotationSchedule(
+        "TokenRotationSchedule", SecretId=Ref(token), RotationLambdaARN=GetAtt(function, "Arn"),
+        RotationRules=secretsmanager.RotationRules(ScheduleExpression=f"rate({cfg.auth_token_rotation_days} days)"),
+        # The first token was just set by CloudFormation; the schedule takes it from here.
+        RotateImmediatelyOnUpdate=False,
+        DependsOn=[permission.title, group.title],
+    ))
 
 
 def _security_group(t: Template, cfg: Cluster, vpc_id, app_group) -> ec2.SecurityGroup:
@@ -272,3 +348,47 @@ def _table(t: Template, name: str, cfg: Table, key) -> None:
     keep_data(table, "Retain")
     output(t, logical_id(name, "table", "name"), Ref(table), f"DynamoDB table '{name}'")
     output(t, logical_id(name, "table", "arn"), GetAtt(table, "Arn"), f"ARN of DynamoDB table '{name}'")
+
+
+def _node_id(node: int) -> Join:
+    """ElastiCache names the member clusters of a replication group (cluster
+    mode off) `<group id>-001`, `-002`, ...; each holds one node, 0001."""
+    return Join("-", [Ref("CacheReplicationGroup"), f"{node:03d}"])
+
+
+def alarm_specs(env: EnvConfig) -> list[alarms.Spec]:
+    """Per node: host and engine CPU, memory, evictions and, with replicas,
+    replication lag (on every node: which one is the primary changes with a
+    failover, and the primary publishes no lag); the token rotation's failures."""
+    cfg: Config = env.cache
+    if not (cfg.alarms.enabled and cfg.cluster.enabled):
+        return []
+    a, ns = cfg.alarms, "AWS/ElastiCache"
+    steady = "ElastiCache publishes every node's metrics each minute; a gap means the node is being replaced, which its events report"
+    specs = []
+    for node in range(1, 2 + cfg.cluster.replicas):
+        dims = {"CacheClusterId": _node_id(node), "CacheNodeId": "0001"}
+        specs += [
+            alarms.Spec(f"node-{node}-cpu", f"Node {node}: host CPU", a.cpu_percent, ">=", "notBreaching", steady,
+                        alarms.Metric(ns, "CPUUtilization", dims, "Maximum"), unit="%"),
+            alarms.Spec(f"node-{node}-engine-cpu", f"Node {node}: engine thread CPU", a.engine_cpu_percent, ">=",
+                        "notBreaching", steady, alarms.Metric(ns, "EngineCPUUtilization", dims, "Maximum"), unit="%"),
+            alarms.Spec(f"node-{node}-memory", f"Node {node}: memory used for data", a.memory_percent, ">=",
+                        "notBreaching", steady, alarms.Metric(ns, "DatabaseMemoryUsagePercentage", dims, "Maximum"), unit="%"),
+            alarms.Spec(f"node-{node}-evictions", f"Node {node}: keys evicted for want of memory", a.evictions, ">=",
+                        "notBreaching", steady, alarms.Metric(ns, "Evictions", dims, "Sum"), unit="keys"),
+        ]
+        if cfg.cluster.replicas:
+            specs.append(alarms.Spec(
+                f"node-{node}-replication-lag", f"Node {node}: replication lag behind the primary", a.replication_lag_seconds,
+                ">=", "notBreaching", "only replicas publish it: the node that is the primary now has none",
+                alarms.Metric(ns, "ReplicationLag", dims, "Maximum"), unit="s",
+            ))
+    if cfg.cluster.auth_token_rotation_days:
+        specs += alarms.lambda_specs("token-rotation", Ref("TokenRotationFunction"), a.rotation_errors, a.rotation_errors,
+                                     "Token rotation function")
+    return specs
+
+
+def _alarms(t: Template, env: EnvConfig) -> None:
+    alarms.raise_alarms(t, env, NAME, env.cache.alarms, alarm_specs(env))

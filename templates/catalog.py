@@ -469,7 +469,7 @@ def _launch_grants(products: dict[str, dict]) -> list[Grant]:
     code = sorted({_code_arn(body, key) for body in products.values()
                    for key in strata_metadata_of(body, "Artifacts", [])})
     if code:
-        grants.append(grant(["s3:GetObject"], code, sid="LambdaCode"))
+        grants.append(grant(["s3:GetObject"], [Sub(arn) for arn in code], sid="LambdaCode"))
     return grants
 
 
@@ -479,10 +479,11 @@ def _parameter_arn(name: str) -> Sub:
     return Sub(f"arn:${{AWS::Partition}}:ssm:*:{account}:parameter{name}")
 
 
-def _code_arn(body: dict, key: str) -> Sub:
+def _code_arn(body: dict, key: str) -> str:
+    """The zip's object ARN, for `Fn::Sub` (a string, so equal ARNs are one)."""
     parameters = body["Parameters"]
     bucket, prefix = parameters[TEMPLATE_BUCKET]["Default"], parameters[TEMPLATE_PREFIX].get("Default", "")
-    return Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/{prefix}{key}")
+    return f"arn:${{AWS::Partition}}:s3:::{bucket}/{prefix}{key}"
 
 
 def _managed_policies(t: Template, needs: dict[str, tuple[str, ...]]) -> list[iam.ManagedPolicy]:

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from troposphere import GetAtt, Join, Ref, Sub, Template, autoscaling, cloudwatch, ec2, iam
 from troposphere.policies import AutoScalingRollingUpdate, AutoScalingScheduledAction, UpdatePolicy
 
+from generator.cfn import alarms
 from generator.cfn.iam import grant, service_role
 from generator.cfn.naming import logical_id
 from generator.cfn.resources import output, parameter
@@ -270,6 +271,11 @@ class BastionConfig(Section):
         return self
 
 
+class Alarms(alarms.Timing):
+    in_service_shortfall: int = Field(default=1, ge=1)
+    """Instances short of the group's minimum size (GroupMinSize, moved by scheduled actions) before the alarm fires."""
+
+
 MAINTENANCE_POLICIES = {
     # (MinHealthyPercentage, MaxHealthyPercentage) as the console's named choices set them.
     "prioritize_availability": (100, 110),
@@ -340,6 +346,8 @@ class Config(LayerSection):
     """Dynamic, scheduled and predictive scaling."""
     bastion: BastionConfig = BastionConfig()
     """Optional SSH bastion."""
+    alarms: Alarms = Alarms()
+    """The alarm on instances in service below the group's minimum."""
 
     @field_validator("instance_type")
     @classmethod
@@ -432,6 +440,7 @@ def build(env: EnvConfig) -> Template:
     output(t, "AutoScalingGroupName", Ref(group), "Auto Scaling group of the application instances")
     output(t, "LaunchTemplateId", Ref(template), "Launch template of the application instances")
     output(t, "InstanceRoleArn", GetAtt(role, "Arn"), "IAM role of the application instances")
+    alarms.raise_alarms(t, env, NAME, cfg.alarms, alarm_specs(env))
     return t
 
 
@@ -667,3 +676,16 @@ def _predictive(t: Template, cfg: Config, group: autoscaling.AutoScalingGroup) -
             )],
         ),
     ))
+
+
+def alarm_specs(env: EnvConfig) -> list[alarms.Spec]:
+    """Fewer instances in service than the minimum: launches failing, or instances dying faster than replaced."""
+    cfg, dims = env.compute, {"AutoScalingGroupName": Ref("AutoScalingGroup")}
+    return [alarms.Spec(
+        "in-service-below-min", "Auto Scaling group: instances short of the minimum size", cfg.alarms.in_service_shortfall,
+        ">=", "notBreaching", "group metrics are published each minute; an in-service count missing beside the minimum "
+        "counts as zero in service (FILL), and nothing at all means there is no group",
+        expression="min_size - FILL(in_service, 0)", unit="instances",
+        inputs={"min_size": alarms.Metric("AWS/AutoScaling", "GroupMinSize", dims, "Maximum"),
+                "in_service": alarms.Metric("AWS/AutoScaling", "GroupInServiceInstances", dims, "Minimum")},
+    )] if cfg.alarms.enabled else []

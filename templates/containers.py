@@ -26,9 +26,10 @@ from awacs.aws import Condition, StringEquals
 from pydantic import Field, field_validator, model_validator
 from troposphere import AWSHelperFn, GetAtt, Join, Ref, Sub, Template, applicationautoscaling, ecr, ecs, iam, logs
 
+from generator.cfn import alarms
 from generator.cfn.iam import grant, service_role
 from generator.cfn.naming import physical_name
-from generator.cfn.resources import keep_data, output, parameter, suppress
+from generator.cfn.resources import keep_data, output, parameter, retain_long_logs, suppress
 from generator.cfn.sections import LayerSection, LogRetentionDays, Section
 from templates import app_tier
 from templates.app_tier import MOUNT_PATH, RoleGrant, check_mount_path, pseudo_arn as _arn, role_grant
@@ -63,6 +64,8 @@ PARAMETER_ARN = re.compile(rf"^arn:{_PART}:ssm:{_REGION}:{_ACCOUNT}:parameter/[A
 ENV_FILE_ARN = re.compile(rf"^arn:{_PART}:s3:::([a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9])/([^*]+\.env)$")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_NAME_OR_ID = r"([0-9]{1,10}|[a-z_][a-z0-9_-]{0,31})"
+_USER = re.compile(rf"^{_NAME_OR_ID}(:{_NAME_OR_ID})?$")
 
 
 class Repository(Section):
@@ -113,6 +116,17 @@ class ServiceScaling(Section):
         return self
 
 
+class Alarms(alarms.Timing):
+    running_shortfall: int = Field(default=1, ge=1)
+    """Tasks the service runs below its desired count before the alarm fires (tasks failing to start or
+    stopping: image, health check, capacity). Needs Container Insights (off: no such alarm)."""
+    cpu_percent: float = Field(default=80, gt=0, le=100)
+    """The service's average CPU (% of what the tasks reserve) before the alarm fires."""
+    memory_percent: float = Field(default=80, gt=0, le=100)
+    """The service's average memory (% of what the tasks reserve) before the alarm fires; at 100 a task is
+    killed for running out of memory."""
+
+
 # The task role's grants have the shape of the instance role's (compute.instance_role_grants).
 TaskGrant = RoleGrant
 
@@ -145,6 +159,11 @@ class Config(LayerSection):
     """Days CloudWatch Logs keeps the container's output."""
     readonly_root_filesystem: bool = True
     """Mount the image read-only; /tmp is a writable scratch volume."""
+    user: str | None = "1000:1000"
+    """User (and group) the container's process runs as: `uid[:gid]`, or names the image defines. Default a
+    non-root uid, so a compromised process is not root in the container; the image must let that user read
+    the application and listen on `security.app_port` (above 1024: no privilege needed), and it can write
+    only to /tmp (and mounted volumes). Root is refused; empty (null) keeps the image's own USER."""
     desired_count: int = Field(default=2, ge=0)
     """Tasks at creation; auto scaling moves it between min_tasks and max_tasks."""
     min_healthy_percent: int = Field(default=100, ge=0, le=100)
@@ -173,6 +192,19 @@ class Config(LayerSection):
     path_patterns: list[str] = []
     """When compute and containers both serve behind the load balancer: request paths sent to the
     containers (e.g. ['/api/*']); everything else goes to the instances."""
+    alarms: Alarms = Alarms()
+    """Alarms on the service's running tasks, CPU and memory."""
+
+    @field_validator("user")
+    @classmethod
+    def _not_root(cls, user: str | None) -> str | None:
+        if user is None:
+            return None
+        if not _USER.match(user):
+            raise ValueError("must be uid[:gid] or user[:group] as the image defines them, e.g. 1000:1000")
+        if user.split(":")[0] in ("0", "root"):
+            raise ValueError("runs the container as root; choose a non-root user (or null for the image's own USER)")
+        return user
 
     @field_validator("environment", "secrets")
     @classmethod
@@ -277,8 +309,8 @@ def build(env: EnvConfig) -> Template:
     t = Template(Description=f"{env.project} {env.environment}: {DESCRIPTION}")
     repository = _repository(t, env)
     cluster, capacity = _cluster(t, cfg)
-    log_group = t.add_resource(logs.LogGroup("ContainerLogGroup", RetentionInDays=cfg.log_retention_days))
-    suppress(log_group, "CKV_AWS_158", "CloudWatch Logs encrypts the records at rest by default; secrets are injected, never logged")
+    log_group = retain_long_logs(t.add_resource(logs.LogGroup("ContainerLogGroup", RetentionInDays=cfg.log_retention_days)))
+    suppress(log_group, "CKV_AWS_158", "The records are the application's own output; CloudWatch Logs encrypts them at rest by default")
     execution_role = _execution_role(t, env, repository, log_group)
     task_role = service_role(t, "TaskRole", "ecs-tasks.amazonaws.com", [
         *app_tier.wired_grants(t, env, cfg.static_write), *(role_grant(g) for g in cfg.task_role_grants),
@@ -296,6 +328,7 @@ def build(env: EnvConfig) -> Template:
     output(t, "ContainerLogGroupName", Ref(log_group), "Log group of the containers' output")
     output(t, "TaskRoleArn", GetAtt(task_role, "Arn"), "IAM role of the application (task role)")
     output(t, "TaskExecutionRoleArn", GetAtt(execution_role, "Arn"), "IAM role ECS uses to start the task")
+    _alarms(t, env)
     return t
 
 
@@ -430,6 +463,8 @@ def _task_definition(
     )
     if cfg.environment_file:
         container.EnvironmentFiles = [ecs.EnvironmentFile(Type="s3", Value=_arn(cfg.environment_file))]
+    if cfg.user:
+        container.User = cfg.user
     mounts, volumes = [], []
     if cfg.readonly_root_filesystem:
         mounts.append(ecs.MountPoint(SourceVolume="tmp", ContainerPath="/tmp", ReadOnly=False))
@@ -552,3 +587,34 @@ def _service_scaling(t: Template, env: EnvConfig, cluster: ecs.Cluster, service:
             ScaleInCooldown=scaling.scale_in_cooldown_seconds, ScaleOutCooldown=scaling.scale_out_cooldown_seconds,
         ),
     ))
+
+
+def alarm_specs(env: EnvConfig) -> list[alarms.Spec]:
+    """Tasks running below the desired count (Container Insights), and the service's CPU and memory."""
+    cfg: Config = env.containers
+    if not cfg.alarms.enabled:
+        return []
+    dims = {"ClusterName": Ref("Cluster"), "ServiceName": GetAtt("Service", "Name")}
+    idle = "ECS publishes them only while tasks run; none running is what the running-below-desired alarm reports"
+    specs = [
+        alarms.Spec("cpu-high", "Service: average CPU of the tasks", cfg.alarms.cpu_percent, ">=", "notBreaching", idle,
+                    alarms.Metric("AWS/ECS", "CPUUtilization", dims, "Average"), unit="%"),
+        alarms.Spec("memory-high", "Service: average memory of the tasks", cfg.alarms.memory_percent, ">=", "notBreaching",
+                    idle, alarms.Metric("AWS/ECS", "MemoryUtilization", dims, "Average"), unit="%"),
+    ]
+    if cfg.container_insights != "disabled":
+        insights = "ECS/ContainerInsights"
+        specs.insert(0, alarms.Spec(
+            "running-below-desired", "Service: tasks running below the desired count", cfg.alarms.running_shortfall,
+            ">=", "notBreaching",
+            "Container Insights publishes the desired count each minute; a running count missing beside it counts "
+            "as zero running (FILL), and nothing at all means there is no service",
+            expression="desired - FILL(running, 0)", unit="tasks",
+            inputs={"desired": alarms.Metric(insights, "DesiredTaskCount", dims, "Maximum"),
+                    "running": alarms.Metric(insights, "RunningTaskCount", dims, "Minimum")},
+        ))
+    return specs
+
+
+def _alarms(t: Template, env: EnvConfig) -> None:
+    alarms.raise_alarms(t, env, NAME, env.containers.alarms, alarm_specs(env))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator, model_validator
 from troposphere import GetAtt, GetAZs, Ref, Select, Sub, Template, rds
 
-from generator.cfn import windows
+from generator.cfn import alarms, windows
 from generator.cfn.iam import service_role
 from generator.cfn.naming import logical_id
 from generator.cfn.resources import keep_data, output, parameter, suppress
@@ -60,6 +60,22 @@ MAX_READERS = 15
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 # Usernames RDS keeps for itself.
 _RESERVED_USER = re.compile(r"^rds", re.IGNORECASE)
+
+
+class Alarms(alarms.Timing):
+    cpu_percent: float = Field(default=80, gt=0, le=100)
+    """CPU (%) of the busiest instance before the alarm fires."""
+    freeable_memory_mib: int = Field(default=256, ge=1)
+    """Free memory (MiB) of the instance with the least before the alarm fires (below it the engine's caches
+    shrink and it starts to swap)."""
+    connections: int = Field(default=400, ge=1)
+    """Connections to the busiest instance before the alarm fires (about 90% of PostgreSQL's default
+    max_connections on a 4 GiB db.t4g.medium; raise it with the instance class)."""
+    replica_lag_seconds: float = Field(default=2, gt=0)
+    """Seconds a reader trails the writer before the alarm fires (with readers only)."""
+    free_local_storage_gib: float = Field(default=2, gt=0)
+    """Free local (temporary) storage (GiB) of the instance with the least before the alarm fires: sorts
+    and temporary tables fail without it."""
 
 
 class Config(LayerSection):
@@ -103,6 +119,8 @@ class Config(LayerSection):
     """Seconds between enhanced monitoring samples (OS metrics), one of 0, 1, 5, 10, 15, 30, 60; 0 turns it off."""
     performance_insights: bool = False
     """Performance Insights on every instance, 7 days of history (free tier), encrypted with the RDS key."""
+    alarms: Alarms = Alarms()
+    """Alarms on the cluster's instances."""
 
     @field_validator("instance_class")
     @classmethod
@@ -224,6 +242,7 @@ def build(env: EnvConfig) -> Template:
     cluster = _cluster(t, env, cfg, subnet_group, db_group)
     _instances(t, env, cfg, cluster, subnet_group)
     _outputs(t, cfg, cluster)
+    _alarms(t, env)
     return t
 
 
@@ -315,3 +334,39 @@ def _outputs(t: Template, cfg: Config, cluster: rds.DBCluster) -> None:
            "Secrets Manager secret: JSON with the master username and password only (RDS rotates it)")
     output(t, "DatabaseName", cfg.database_name, "Database created in the cluster")
     output(t, "DatabaseClusterId", Ref(cluster), "Cluster identifier (aws rds failover-db-cluster --db-cluster-identifier)")
+
+
+def alarm_specs(env: EnvConfig) -> list[alarms.Spec]:
+    """CPU, memory, connections and local storage of the worst instance (the
+    cluster's metrics aggregate its instances), and with readers each
+    instance's replica lag (on every instance: a failover changes which one
+    writes, and the writer publishes no lag)."""
+    cfg: Config = env.database
+    if not cfg.alarms.enabled:
+        return []
+    a, ns, cluster = cfg.alarms, "AWS/RDS", {"DBClusterIdentifier": Ref("DatabaseCluster")}
+    steady = "RDS publishes them each minute while the cluster runs; a gap means it is stopped or being replaced, which RDS events report"
+    specs = [
+        alarms.Spec("cpu-high", "Busiest instance: CPU", a.cpu_percent, ">=", "notBreaching", steady,
+                    alarms.Metric(ns, "CPUUtilization", cluster, "Maximum"), unit="%"),
+        alarms.Spec("freeable-memory-low", "Instance with the least: free memory", a.freeable_memory_mib * alarms.MIB, "<",
+                    "notBreaching", steady, alarms.Metric(ns, "FreeableMemory", cluster, "Minimum"), unit="bytes"),
+        alarms.Spec("connections-high", "Busiest instance: database connections", a.connections, ">=", "notBreaching",
+                    steady, alarms.Metric(ns, "DatabaseConnections", cluster, "Maximum"), unit="connections"),
+        alarms.Spec("free-local-storage-low", "Instance with the least: free local storage",
+                    a.free_local_storage_gib * alarms.GIB, "<", "notBreaching", steady,
+                    alarms.Metric(ns, "FreeLocalStorage", cluster, "Minimum"), unit="bytes"),
+    ]
+    if cfg.readers:
+        for index in range(1, 2 + cfg.readers):
+            specs.append(alarms.Spec(
+                f"instance-{index}-replica-lag", f"Instance {index}: replica lag behind the writer",
+                a.replica_lag_seconds * 1000, ">=", "notBreaching", "only readers publish it: the writer of the moment has none",
+                alarms.Metric(ns, "AuroraReplicaLag", {"DBInstanceIdentifier": Ref(logical_id("database", "instance", index))}, "Maximum"),
+                unit="ms",
+            ))
+    return specs
+
+
+def _alarms(t: Template, env: EnvConfig) -> None:
+    alarms.raise_alarms(t, env, NAME, env.database.alarms, alarm_specs(env))

@@ -2,34 +2,36 @@
 
 Drawn the way seed 003 draws it: an optional S3 bucket whose object events
 go to the topic, the topic, the queue it delivers to (raw delivery, the
-queue policy admitting that topic only), the dead-letter queue behind it,
-the worker Lambda consuming the queue with partial batch responses, and an
-alarm on the dead-letter queue. The queue sits between the topic and the
+queue policy admitting that topic only), the dead-letter queue behind it
+(which also takes what SNS could not deliver to the queue), the worker
+Lambda consuming the queue with partial batch responses, and alarms on the
+backlog, the dead-letter queue and the worker, notifying the environment's
+alarm topic (monitoring layer). The queue sits between the topic and the
 function because it buffers bursts and keeps what failed (seed 003 picks
 S3 -> SNS -> SQS -> Lambda over S3 -> SNS -> Lambda for exactly that).
 
-Everything is encrypted with one customer managed key: S3, SNS and
-CloudWatch are services that must be let in by key policy to publish to an
-encrypted topic or deliver to an encrypted queue, and AWS managed keys'
-policies cannot be changed.
+Everything is encrypted with one customer managed key: S3 and SNS are
+services that must be let in by key policy to publish to an encrypted topic
+or deliver to an encrypted queue, and AWS managed keys' policies cannot be
+changed. Every queue's policy refuses requests without TLS.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Literal
 
 from awacs.aws import ArnEquals, Bool, Condition, Principal, StringEquals
 from pydantic import Field, field_validator, model_validator
-from troposphere import GetAtt, Ref, Sub, Template, awslambda, cloudwatch, kms, logs, s3, sns, sqs
+from troposphere import GetAtt, Ref, Sub, Template, awslambda, kms, logs, s3, sns, sqs
 from troposphere.validators import integer
 
-from generator.cfn.iam import grant, resource_policy, service_role
+from generator.cfn import alarms
+from generator.cfn.buckets import access_logging
+from generator.cfn.iam import Grant, grant, queue_policy, resource_policy, service_role
 from generator.cfn.kms import customer_key, use_key
 from generator.cfn.lambdas import function_code
-from generator.cfn.naming import logical_id
-from generator.cfn.resources import keep_data, output, parameter, suppress
-from generator.cfn.sections import LayerSection, LogRetentionDays, Section, reject_repeats
+from generator.cfn.resources import keep_data, output, parameter, retain_long_logs, suppress
+from generator.cfn.sections import LayerSection, LogRetentionDays, Section, refuse_moved, reject_repeats
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -52,7 +54,6 @@ S3Event = Literal[
     "s3:ObjectRemoved:DeleteMarkerCreated", "s3:ObjectRestore:*", "s3:ObjectRestore:Post",
     "s3:ObjectRestore:Completed", "s3:ObjectTagging:*", "s3:LifecycleExpiration:*",
 ]
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class Worker(Section):
@@ -100,10 +101,13 @@ class S3Fanout(Section):
     suffix: str = ""
     """Only keys ending with this (e.g. `.csv`) raise events; empty: every key."""
     noncurrent_version_days: int = Field(default=30, ge=1)
-    """The bucket is versioned; older versions of an object are deleted after this many days."""
-    access_log_bucket: str | None = None
-    """Existing bucket receiving S3 server access logs of the upload bucket (under
-    `s3-access/<bucket>/`). Empty: no access logs."""
+    """The bucket is versioned; older versions of an object are deleted after this many days. Its S3 server
+    access logs go to the environment's log bucket (monitoring layer)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: object) -> object:
+        return refuse_moved(data, {"access_log_bucket": "the environment's log bucket (monitoring.enabled)"})
 
     @field_validator("events")
     @classmethod
@@ -111,6 +115,19 @@ class S3Fanout(Section):
         if not events:
             raise ValueError("list at least one event type")
         return reject_repeats(events)
+
+
+class Alarms(alarms.Timing):
+    oldest_message_seconds: int = Field(default=900, ge=1)
+    """Age (seconds) of the oldest message in the queue before the alarm fires: the worker is not keeping up
+    or not running."""
+    dead_letter_messages: int = Field(default=1, ge=1)
+    """Messages in the dead-letter queue before the alarm fires (failed `max_receive_count` times, or SNS
+    could not deliver them)."""
+    worker_errors: int = Field(default=1, ge=1)
+    """Failed invocations of the worker in a period (a crash; messages it reports failed are not errors)."""
+    worker_throttles: int = Field(default=1, ge=1)
+    """Throttled invocations of the worker in a period."""
 
 
 class Config(LayerSection):
@@ -121,24 +138,18 @@ class Config(LayerSection):
     """Receives of one message before SQS moves it to the dead-letter queue (kept 14 days there)."""
     message_retention_days: int = Field(default=4, ge=1, le=14)
     """Days the main queue keeps a message nobody consumed."""
-    dlq_alarm_threshold: int = Field(default=1, ge=1)
-    """The alarm fires when the dead-letter queue holds at least this many visible messages."""
-    alarm_emails: list[str] = []
-    """Addresses subscribed to the alarm topic (each confirms by e-mail once)."""
     worker: Worker = Worker()
     """The Lambda consuming the queue."""
     s3_fanout: S3Fanout = S3Fanout()
     """Optional upload bucket publishing its object events to the topic."""
+    alarms: Alarms = Alarms()
+    """Alarms on the queues and the worker."""
 
-    @field_validator("alarm_emails")
+    @model_validator(mode="before")
     @classmethod
-    def _emails(cls, emails: list[str]) -> list[str]:
-        bad = [e for e in emails if not _EMAIL.match(e)]
-        if bad:
-            raise ValueError(f"not an e-mail address: {', '.join(bad)}")
-        if len(set(emails)) != len(emails):
-            raise ValueError("an address is listed more than once")
-        return emails
+    def _moved(cls, data: object) -> object:
+        return refuse_moved(data, {"alarm_emails": "monitoring.alarm_emails (the environment's alarm topic)",
+                                   "dlq_alarm_threshold": "messaging.alarms.dead_letter_messages"})
 
     def visibility_timeout(self) -> int:
         worker = self.worker
@@ -162,19 +173,19 @@ def build(env: EnvConfig) -> Template:
     key = _key(t, bucket_name is not None)
     topic = t.add_resource(sns.Topic("Topic", KmsMasterKeyId=GetAtt(key, "Arn")))
     dlq, queue = _queues(t, cfg, key)
-    _subscription(t, cfg, topic, queue)
-    bucket = _upload_bucket(t, cfg.s3_fanout, bucket_name, topic) if bucket_name else None
+    _subscription(t, cfg, topic, queue, dlq)
+    bucket = _upload_bucket(t, env, bucket_name, topic) if bucket_name else None
     if cfg.worker.enabled:
         _worker(t, cfg.worker, queue, dlq, key, bucket)
-    alarm_topic = _dlq_alarm(t, cfg, dlq, key)
-    _outputs(t, topic, queue, dlq, alarm_topic, key, bucket)
+    _outputs(t, topic, queue, dlq, key, bucket)
+    _alarms(t, env)
     return t
 
 
 def _key(t: Template, fanout: bool) -> kms.Key:
-    """Services publishing to the encrypted topics (S3, CloudWatch) and SNS
-    delivering to the encrypted queue use the key on this account's behalf only."""
-    services = ["sns.amazonaws.com", "cloudwatch.amazonaws.com"] + (["s3.amazonaws.com"] if fanout else [])
+    """S3 publishing to the encrypted topic and SNS delivering to the
+    encrypted queues use the key on this account's behalf only."""
+    services = ["sns.amazonaws.com"] + (["s3.amazonaws.com"] if fanout else [])
     this_account = Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId")))
     return customer_key(
         t, "MessagingKey", "Encrypts the messaging layer's topics and queues",
@@ -198,18 +209,23 @@ def _queues(t: Template, cfg: Config, key) -> tuple[sqs.Queue, sqs.Queue]:
     return dlq, queue
 
 
-def _subscription(t: Template, cfg: Config, topic: sns.Topic, queue: sqs.Queue) -> None:
-    t.add_resource(sqs.QueuePolicy(
-        "QueuePolicy",
-        Queues=[Ref(queue)],
-        PolicyDocument=resource_policy([(
-            Principal("Service", "sns.amazonaws.com"),
-            grant(["sqs:SendMessage"], [GetAtt(queue, "Arn")], conditions=Condition(ArnEquals("aws:SourceArn", Ref(topic)))),
-        )]),
-    ))
+def _sns_may_send(topic: sns.Topic, queue: sqs.Queue) -> tuple[Principal, Grant]:
+    return Principal("Service", "sns.amazonaws.com"), grant(
+        ["sqs:SendMessage"], [GetAtt(queue, "Arn")], conditions=Condition(ArnEquals("aws:SourceArn", Ref(topic))),
+    )
+
+
+def _subscription(t: Template, cfg: Config, topic: sns.Topic, queue: sqs.Queue, dlq: sqs.Queue) -> None:
+    """The topic delivers to the queue; a message SNS still cannot deliver
+    after its retries (the queue's policy or key broken, say) goes to the
+    dead-letter queue instead of being dropped."""
+    queue_policy(t, "QueuePolicy", queue, [_sns_may_send(topic, queue)])
+    # The worker sends failed asynchronous invocations with its role, which IAM allows; SNS needs the policy.
+    queue_policy(t, "DeadLetterQueuePolicy", dlq, [_sns_may_send(topic, dlq)])
     t.add_resource(sns.SubscriptionResource(
         "QueueSubscription", TopicArn=Ref(topic), Protocol="sqs", Endpoint=GetAtt(queue, "Arn"),
-        RawMessageDelivery=cfg.raw_delivery, DependsOn="QueuePolicy",
+        RawMessageDelivery=cfg.raw_delivery, RedrivePolicy={"deadLetterTargetArn": GetAtt(dlq, "Arn")},
+        DependsOn=["QueuePolicy", "DeadLetterQueuePolicy"],
     ))
 
 
@@ -220,7 +236,8 @@ def _upload_bucket_name(env: EnvConfig) -> str:
     return f"{env.project}-{env.environment}-uploads-${{AWS::AccountId}}"
 
 
-def _upload_bucket(t: Template, cfg: S3Fanout, name: str, topic: sns.Topic) -> s3.Bucket:
+def _upload_bucket(t: Template, env: EnvConfig, name: str, topic: sns.Topic) -> s3.Bucket:
+    cfg: S3Fanout = env.messaging.s3_fanout
     bucket_arn = Sub(f"arn:${{AWS::Partition}}:s3:::{name}")
     t.add_resource(sns.TopicPolicy(
         "TopicPolicy",
@@ -257,12 +274,7 @@ def _upload_bucket(t: Template, cfg: S3Fanout, name: str, topic: sns.Topic) -> s
         ]),
         DependsOn="TopicPolicy",
     ))
-    if cfg.access_log_bucket:
-        bucket.LoggingConfiguration = s3.LoggingConfiguration(
-            DestinationBucketName=cfg.access_log_bucket, LogFilePrefix=Sub(f"s3-access/{name}/"),
-        )
-    else:
-        suppress(bucket, "CKV_AWS_18", "messaging.s3_fanout.access_log_bucket is empty; every object event already reaches the queue")
+    access_logging(t, bucket, "messaging-uploads", env.monitoring.enabled)
     keep_data(bucket, "Retain")
     t.add_resource(s3.BucketPolicy(
         "UploadBucketPolicy", Bucket=Ref(bucket),
@@ -276,7 +288,7 @@ def _upload_bucket(t: Template, cfg: S3Fanout, name: str, topic: sns.Topic) -> s
 
 
 def _worker(t: Template, cfg: Worker, queue: sqs.Queue, dlq: sqs.Queue, key, bucket: s3.Bucket | None) -> None:
-    group = t.add_resource(logs.LogGroup("WorkerLogGroup", RetentionInDays=cfg.log_retention_days))
+    group = retain_long_logs(t.add_resource(logs.LogGroup("WorkerLogGroup", RetentionInDays=cfg.log_retention_days)))
     suppress(group, "CKV_AWS_158", "Worker logs carry message ids and summaries, no secrets; CloudWatch Logs encrypts them at rest by default")
     grants = [
         grant(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"], [GetAtt(queue, "Arn")]),
@@ -310,9 +322,15 @@ def _worker(t: Template, cfg: Worker, queue: sqs.Queue, dlq: sqs.Queue, key, buc
     if cfg.reserved_concurrency:
         function.ReservedConcurrentExecutions = cfg.reserved_concurrency
     else:
-        suppress(function, "CKV_AWS_115", "Concurrency is capped by the event source mapping's MaximumConcurrency; reserving fails in accounts at the 10-execution floor")
+        suppress(function, "CKV_AWS_115", (
+            f"messaging.worker.reserved_concurrency is empty: the event source mapping's MaximumConcurrency "
+            f"({cfg.max_concurrency}) caps it; reserving fails in accounts at the 10-execution floor"
+        ))
     if not cfg.vpc:
-        suppress(function, "CKV_AWS_117", "Reaches only SQS, KMS and CloudWatch Logs, all outside the VPC; messaging.worker.vpc puts it in the private subnets")
+        services = "SQS, KMS, S3 and CloudWatch Logs" if bucket is not None else "SQS, KMS and CloudWatch Logs"
+        suppress(function, "CKV_AWS_117", (
+            f"messaging.worker.vpc is false: it reaches only {services}, all outside the VPC"
+        ))
     t.add_resource(awslambda.EventSourceMapping(
         "WorkerEventSourceMapping",
         EventSourceArn=GetAtt(queue, "Arn"), FunctionName=Ref(function),
@@ -323,34 +341,40 @@ def _worker(t: Template, cfg: Worker, queue: sqs.Queue, dlq: sqs.Queue, key, buc
     ))
 
 
-def _dlq_alarm(t: Template, cfg: Config, dlq: sqs.Queue, key) -> sns.Topic:
-    alarm_topic = t.add_resource(sns.Topic("AlarmTopic", KmsMasterKeyId=GetAtt(key, "Arn")))
-    for address in cfg.alarm_emails:
-        t.add_resource(sns.SubscriptionResource(
-            logical_id("alarm", "email", address), TopicArn=Ref(alarm_topic), Protocol="email", Endpoint=address,
-        ))
-    t.add_resource(cloudwatch.Alarm(
-        "DeadLetterQueueAlarm",
-        AlarmDescription="Messages failed processing and reached the dead-letter queue",
-        Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
-        Dimensions=[cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt(dlq, "QueueName"))],
-        Statistic="Maximum", Period=60, EvaluationPeriods=1,
-        Threshold=cfg.dlq_alarm_threshold, ComparisonOperator="GreaterThanOrEqualToThreshold",
-        TreatMissingData="notBreaching",
-        AlarmActions=[Ref(alarm_topic)], OKActions=[Ref(alarm_topic)],
-    ))
-    return alarm_topic
-
-
-def _outputs(t: Template, topic, queue, dlq, alarm_topic, key, bucket) -> None:
+def _outputs(t: Template, topic, queue, dlq, key, bucket) -> None:
     output(t, "TopicArn", Ref(topic), "Topic to publish to (publishers also need kms:GenerateDataKey and kms:Decrypt on MessagingKeyArn)")
     output(t, "QueueUrl", Ref(queue), "Queue the topic delivers to")
     output(t, "QueueArn", GetAtt(queue, "Arn"), "Queue the topic delivers to")
     output(t, "DeadLetterQueueUrl", Ref(dlq), "Dead-letter queue of the queue")
     output(t, "DeadLetterQueueArn", GetAtt(dlq, "Arn"), "Dead-letter queue of the queue")
-    output(t, "MessagingAlarmTopicArn", Ref(alarm_topic), "Topic the dead-letter queue alarm notifies")
     output(t, "MessagingKeyArn", GetAtt(key, "Arn"), "KMS key of the topics and queues")
     if "WorkerFunction" in t.resources:
         output(t, "QueueWorkerFunctionArn", GetAtt(t.resources["WorkerFunction"], "Arn"), "Worker Lambda consuming the queue")
     if bucket is not None:
         output(t, "UploadBucketName", Ref(bucket), "Bucket whose object events are published to the topic")
+
+
+def alarm_specs(env: EnvConfig) -> list[alarms.Spec]:
+    """The queue's backlog, the dead-letter queue, and the worker's failures."""
+    cfg: Config = env.messaging
+    if not cfg.alarms.enabled:
+        return []
+    specs = [
+        alarms.Spec(
+            "oldest-message-age", "Queue: age of the oldest message", cfg.alarms.oldest_message_seconds, ">=", "ignore",
+            "SQS stops publishing metrics of a queue idle for six hours; a queue nobody reads is idle too, and "
+            "that quiet must not turn the alarm about its waiting messages back to OK",
+            alarms.Metric("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": GetAtt("Queue", "QueueName")}, "Maximum"),
+            unit="s",
+        ),
+        alarms.queue_depth_spec("dead-letter-queue", "Dead-letter queue: messages that failed processing",
+                                GetAtt("DeadLetterQueue", "QueueName"), cfg.alarms.dead_letter_messages),
+    ]
+    if cfg.worker.enabled:
+        specs += alarms.lambda_specs("worker", Ref("WorkerFunction"), cfg.alarms.worker_errors, cfg.alarms.worker_throttles,
+                                     "Worker function")
+    return specs
+
+
+def _alarms(t: Template, env: EnvConfig) -> None:
+    alarms.raise_alarms(t, env, NAME, env.messaging.alarms, alarm_specs(env))

@@ -15,10 +15,11 @@ from pydantic import Field, field_validator, model_validator
 from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import GetAtt, GetAZs, Join, Ref, Select, Sub, Tags, Template, ec2, logs
 
+from generator.cfn import alarms
 from generator.cfn.cidr import CidrPlanError, check_subnets, plan_subnets
 from generator.cfn.iam import grant, service_role
 from generator.cfn.naming import logical_id
-from generator.cfn.resources import NO_EGRESS, output, publish_outputs, suppress
+from generator.cfn.resources import NO_EGRESS, output, publish_outputs, retain_long_logs, suppress
 from generator.cfn.sections import LayerSection, LogRetentionDays, Section, reject_repeats
 
 if TYPE_CHECKING:
@@ -46,6 +47,14 @@ class FlowLogs(Section):
     traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
     """Which traffic to record: accepted, rejected or both."""
 
+
+class Alarms(alarms.Timing):
+    port_allocation_errors: int = Field(default=1, ge=1)
+    """Connections a NAT gateway could not open in one period because it had no source port left (55,000
+    simultaneous connections to one destination) before the alarm fires: any is a failed request."""
+    packets_dropped: int = Field(default=100, ge=1)
+    """Packets a NAT gateway dropped in one period before the alarm fires (a few during a deployment
+    are normal; a steady stream means it is overloaded or unhealthy)."""
 
 
 class Config(LayerSection):
@@ -87,6 +96,8 @@ class Config(LayerSection):
     used as the policy document as written. Unlisted: AWS's default, full access."""
     flow_logs: FlowLogs = FlowLogs()
     """VPC flow logs to CloudWatch Logs."""
+    alarms: Alarms = Alarms()
+    """Alarms on each NAT gateway (none with `nat: none`)."""
 
     @field_validator("cidr")
     @classmethod
@@ -132,6 +143,9 @@ class Config(LayerSection):
             raise ValueError(str(exc)) from None
         return self
 
+    def nat_count(self) -> int:
+        return {"per_az": self.az_count, "single": 1, "none": 0}[self.nat]
+
     def subnet_plan(self) -> tuple[list[str], list[str]]:
         """(public, private) subnet CIDRs, one per AZ: explicit ones if given, else planned."""
         prefix = self.subnet_prefix or min(ipaddress.IPv4Network(self.cidr).prefixlen + 4, 28)
@@ -157,6 +171,7 @@ def build(env: EnvConfig) -> Template:
     if cfg.flow_logs.enabled:
         _flow_logs(t, cfg, vpc)
     _outputs(t, vpc, public, private, private_tables)
+    _alarms(t, env)
     # Also in Parameter Store, where the catalog's products read them by name.
     publish_outputs(t, env.project, env.environment, NAME)
     return t
@@ -202,9 +217,8 @@ def _internet_gateway(t: Template, vpc: ec2.VPC, public: list[ec2.Subnet]) -> ec
 
 
 def _nat_gateways(t: Template, cfg: Config, public: list[ec2.Subnet]) -> list[ec2.NatGateway]:
-    count = {"per_az": cfg.az_count, "single": 1, "none": 0}[cfg.nat]
     gateways = []
-    for index in range(count):
+    for index in range(cfg.nat_count()):
         eip = t.add_resource(ec2.EIP(logical_id("nat", "eip", index + 1), Domain="vpc", DependsOn="InternetGatewayAttachment"))
         gateways.append(t.add_resource(ec2.NatGateway(
             logical_id("nat", "gateway", index + 1),
@@ -301,7 +315,7 @@ def _interface_endpoints(t: Template, cfg: Config, vpc: ec2.VPC, private: list[e
 
 
 def _flow_logs(t: Template, cfg: Config, vpc: ec2.VPC) -> None:
-    group = t.add_resource(logs.LogGroup("FlowLogGroup", RetentionInDays=cfg.flow_logs.retention_days))
+    group = retain_long_logs(t.add_resource(logs.LogGroup("FlowLogGroup", RetentionInDays=cfg.flow_logs.retention_days)))
     suppress(group, "CKV_AWS_158", "Flow log records carry no secrets; CloudWatch Logs encrypts them at rest by default")
     role = service_role(
         t, "FlowLogRole", "vpc-flow-logs.amazonaws.com",
@@ -329,12 +343,20 @@ def _outputs(
                "Public IPs the private subnets' internet traffic leaves from (for partners' allow-lists), comma-separated")
 
 
+DEFAULT_SECURITY_GROUP_NOTE = (
+    "the VPC's default security group keeps the rules AWS gives it (all traffic from itself, all traffic out), "
+    "which Security Hub EC2.2 and CIS 5.4 flag; nothing is placed in it and rule E9002 keeps it so. "
+    "CloudFormation cannot remove them without a custom resource: strip them account-wide with AWS Config "
+    "(README, \"The VPC's default security group\")"
+)
+
+
 def monthly_cost_notes(cfg: Config, hours_per_month: int) -> list[str]:
     """The fixed monthly cost of the NAT and endpoint choices, with the per-GB
     rates, so the trade-off is visible at build time (seed 000's list prices).
     `hours_per_month` is explicit (730 or 720, see HOURS_PER_MONTH) and named in every figure."""
     notes = []
-    nat_count = {"per_az": cfg.az_count, "single": 1, "none": 0}[cfg.nat]
+    nat_count = cfg.nat_count()
     month = f"/month ({hours_per_month} h)"
     if nat_count:
         notes.append(
@@ -351,3 +373,31 @@ def monthly_cost_notes(cfg: Config, hours_per_month: int) -> list[str]:
     if cfg.gateway_endpoints:
         notes.append(f"gateway endpoints ({', '.join(cfg.gateway_endpoints)}): free")
     return notes
+
+
+def alarm_specs(env: EnvConfig) -> list[alarms.Spec]:
+    """Per NAT gateway: connections it could not open, packets it dropped."""
+    cfg: Config = env.network
+    if not cfg.alarms.enabled:
+        return []
+    nothing = "a period without a datapoint has nothing to count"
+    specs = []
+    for index in range(1, cfg.nat_count() + 1):
+        dims = {"NatGatewayId": Ref(logical_id("nat", "gateway", index))}
+        specs += [
+            alarms.Spec(
+                f"nat-{index}-port-allocation-errors", f"NAT gateway {index}: connections refused for want of a source port",
+                cfg.alarms.port_allocation_errors, ">=", "notBreaching", nothing,
+                alarms.Metric("AWS/NATGateway", "ErrorPortAllocation", dims, "Sum"), unit="errors",
+            ),
+            alarms.Spec(
+                f"nat-{index}-packets-dropped", f"NAT gateway {index}: packets dropped",
+                cfg.alarms.packets_dropped, ">=", "notBreaching", nothing,
+                alarms.Metric("AWS/NATGateway", "PacketsDropCount", dims, "Sum"), unit="packets",
+            ),
+        ]
+    return specs
+
+
+def _alarms(t: Template, env: EnvConfig) -> None:
+    alarms.raise_alarms(t, env, NAME, env.network.alarms, alarm_specs(env))

@@ -42,11 +42,13 @@ from awacs.aws import ArnEquals, ArnLike, Condition, Principal, StringEquals
 from pydantic import Field, field_validator, model_validator
 from troposphere import Equals, GetAtt, If, Ref, Sub, Template, codebuild, codeconnections, codepipeline, events, logs, s3, sns
 
+from generator.cfn.buckets import access_logging, block_public
 from generator.cfn.iam import deny_s3_without_tls, grant, resource_policy, service_role
 from generator.cfn.kms import customer_key, use_key
-from generator.cfn.naming import logical_id, physical_name, ssm_path
-from generator.cfn.resources import keep_data, output, parameter, ssm_parameter, suppress
+from generator.cfn.naming import physical_name, ssm_path
+from generator.cfn.resources import keep_data, output, parameter, ssm_parameter
 from generator.cfn.sections import EmailAddresses, LayerSection, LogRetentionDays, Section
+from generator.cfn.topics import subscriptions
 from templates.compute import ECR_TOKEN_REASON
 from templates.containers import CONTAINER_NAME, task_family
 
@@ -213,7 +215,7 @@ def build(env: EnvConfig) -> Template:
     t = Template(Description=f"{env.project} {env.environment}: {DESCRIPTION}")
     service = _service_inputs(t)
     key = _key(t)
-    bucket = _artifact_bucket(t, cfg, key)
+    bucket = _artifact_bucket(t, env, key)
     connection = _connection(t, env)
     settings = _settings(t, env)
     log_group = _build_log_group(t, cfg, key)
@@ -243,32 +245,33 @@ def _service_inputs(t: Template) -> dict[str, Any]:
 
 
 def _key(t: Template):
-    """EventBridge (publishing to the encrypted topic) and CloudWatch Logs
-    (writing the encrypted build logs) use the key on this account's behalf
-    only; the pipeline and build roles use it through their IAM policies."""
+    """EventBridge (publishing to the encrypted topic), SNS (parking an
+    undeliverable notification in the encrypted dead-letter queue) and
+    CloudWatch Logs (writing the encrypted build logs) use the key on this
+    account's behalf only; the pipeline and build roles use it through their
+    IAM policies."""
     this_account = Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId")))
     this_accounts_logs = Condition(ArnLike(
         "kms:EncryptionContext:aws:logs:arn", Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"),
     ))
     return customer_key(t, "PipelineKey", "Encrypts the pipeline's artifacts, build logs and notifications", [
-        (Principal("Service", "events.amazonaws.com"),
-         use_key(["kms:GenerateDataKey*", "kms:Decrypt"], conditions=this_account)),
+        *((Principal("Service", service), use_key(["kms:GenerateDataKey*", "kms:Decrypt"], conditions=this_account))
+          for service in ("events.amazonaws.com", "sns.amazonaws.com")),
         (Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
          use_key(["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                  conditions=this_accounts_logs)),
     ])
 
 
-def _artifact_bucket(t: Template, cfg: Config, key) -> s3.Bucket:
+def _artifact_bucket(t: Template, env: EnvConfig, key) -> s3.Bucket:
+    cfg: Config = env.pipeline
     bucket = t.add_resource(s3.Bucket(
         "ArtifactBucket",
         BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
             ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="aws:kms", KMSMasterKeyID=GetAtt(key, "Arn")),
             BucketKeyEnabled=True,
         )]),
-        PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
-            BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True,
-        ),
+        PublicAccessBlockConfiguration=block_public(),
         OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
         VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
@@ -278,10 +281,7 @@ def _artifact_bucket(t: Template, cfg: Config, key) -> s3.Bucket:
         )]),
     ))
     keep_data(bucket, "Retain")
-    suppress(bucket, "CKV_AWS_18", (
-        "Holds only source zips and imagedefinitions.json that this pipeline's two roles write and read, each tied "
-        "to an execution in CodePipeline's history; access logs would need a second retained bucket"
-    ))
+    access_logging(t, bucket, "pipeline-artifacts", env.monitoring.enabled)
     t.add_resource(s3.BucketPolicy(
         "ArtifactBucketPolicy", Bucket=Ref(bucket),
         PolicyDocument=resource_policy([], deny=[deny_s3_without_tls(GetAtt(bucket, "Arn"), _objects(bucket))]),
@@ -390,15 +390,11 @@ def _build_project(
         TimeoutInMinutes=cfg.build_timeout_minutes,
         QueuedTimeoutInMinutes=60,
     ))
-    return project
 
 
 def _topic(t: Template, cfg: Config, key) -> sns.Topic:
     topic = t.add_resource(sns.Topic("PipelineTopic", KmsMasterKeyId=GetAtt(key, "Arn")))
-    for address in cfg.notifications.emails:
-        t.add_resource(sns.SubscriptionResource(
-            logical_id("pipeline", "email", address), TopicArn=Ref(topic), Protocol="email", Endpoint=address,
-        ))
+    subscriptions(t, "Pipeline", topic, key, [("email", address, address) for address in cfg.notifications.emails])
     return topic
 
 

@@ -19,6 +19,7 @@ from troposphere import GetAtt, Ref, Template, ec2
 
 from generator.cfn.resources import NO_EGRESS, output, parameter, publish_outputs, suppress
 from generator.cfn.sections import LayerSection
+from templates import web
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -56,7 +57,7 @@ def build(env: EnvConfig) -> Template:
     cfg: Config = env.security
     t = Template(Description=f"{env.project} {env.environment}: {DESCRIPTION}")
     vpc_id = parameter(t, "VpcId", "AWS::EC2::VPC::Id", "VPC the security groups belong to")
-    alb = _alb_group(t, vpc_id)
+    alb = _alb_group(t, env, vpc_id)
     app = _group(t, "AppSecurityGroup", "Application instances and tasks", vpc_id)
     db = _group(t, "DbSecurityGroup", "Database: reached only from the application", vpc_id)
     _allow(t, "AlbToApp", alb, app, cfg.app_port, "ALB to the application port")
@@ -82,16 +83,42 @@ def _group(t: Template, title: str, description: str, vpc_id, **kwargs) -> ec2.S
     ))
 
 
-def _alb_group(t: Template, vpc_id) -> ec2.SecurityGroup:
+def _alb_group(t: Template, env: EnvConfig, vpc_id) -> ec2.SecurityGroup:
+    if web.cloudfront_only(env):
+        return _cloudfront_only_alb_group(t, env, vpc_id)
     group = _group(
         t, "AlbSecurityGroup", "Internet-facing load balancer: HTTP and HTTPS from anywhere", vpc_id,
         SecurityGroupIngress=[
             ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=port, ToPort=port, CidrIp=ANYWHERE, Description=why)
-            for port, why in ((80, "HTTP from anywhere, redirected to HTTPS"), (443, "HTTPS from anywhere"))
+            for port, why in ((80, "HTTP from anywhere"), (443, "HTTPS from anywhere"))
         ],
     )
-    suppress(group, "CKV_AWS_260", "An internet-facing ALB takes HTTP only to answer it with a redirect to HTTPS")
+    if env.web.listener == "https":
+        reason = "An internet-facing ALB takes HTTP only to answer it with a redirect to HTTPS (web.listener: https)"
+    else:
+        reason = "web.listener: http: port 80 serves the site itself, in plain HTTP, because this environment has no certificate"
+    suppress(group, "CKV_AWS_260", reason)
     return group
+
+
+def _cloudfront_only_alb_group(t: Template, env: EnvConfig, vpc_id) -> ec2.SecurityGroup:
+    """Only CloudFront's origin-facing addresses, on the one port it uses.
+    The managed prefix list counts as 55 rules against the group's quota of
+    60, so it is referenced once, not once per port."""
+    port = web.listener_port(env)
+    prefix_list = parameter(
+        t, "CloudFrontPrefixListId", "String",
+        f"Managed prefix list com.amazonaws.global.cloudfront.origin-facing in {env.region}",
+        Default=web.cloudfront_prefix_list(env) or "", AllowedPattern=r"^pl-[0-9a-f]{8,17}$",
+        ConstraintDescription="a managed prefix list id like pl-4fa04526",
+    )
+    return _group(
+        t, "AlbSecurityGroup", "Load balancer behind CloudFront: reached from CloudFront origin-facing addresses only", vpc_id,
+        SecurityGroupIngress=[ec2.SecurityGroupRule(
+            IpProtocol="tcp", FromPort=port, ToPort=port, SourcePrefixListId=Ref(prefix_list),
+            Description=f"{'HTTPS' if port == 443 else 'HTTP'} from the CloudFront origin-facing prefix list (web.cloudfront_only)",
+        )],
+    )
 
 
 def _allow(t: Template, name: str, source: ec2.SecurityGroup, target: ec2.SecurityGroup, port: int, why: str) -> None:

@@ -20,17 +20,20 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from awacs.aws import ArnEquals, Condition, Principal, StringEquals
+from awacs.aws import Condition, Principal, StringEquals
 from pydantic import Field, field_validator
 from troposphere import Equals, GetAtt, If, Not, NoValue, Ref, Select, Split, Sub, Template
 from troposphere import awslambda, cloudfront, logs, s3, sqs
 
-from generator.cfn.iam import deny_s3_without_tls, grant, resource_policy, service_role
+from generator.cfn import alarms
+from generator.cfn.buckets import access_logging, block_public, sse_s3
+from generator.cfn.iam import deny_s3_without_tls, grant, queue_policy, resource_policy, service_role
 from generator.cfn.lambdas import function_code
 from generator.cfn.naming import physical_name
-from generator.cfn.resources import keep_data, output, parameter, suppress
+from generator.cfn.resources import keep_data, output, parameter, retain_long_logs, strata_metadata, suppress
 from generator.cfn.sections import LayerSection, LogRetentionDays
-from templates import dns
+from generator.cfn.waf import WafConfig, web_acl
+from templates import dns, monitoring, web
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -56,6 +59,27 @@ _PATH_PATTERN = re.compile(r"^/?[A-Za-z0-9_\-.*$/~\"'@:+&]+$")
 HAS_CERTIFICATE = "HasCloudFrontCertificate"
 HAS_LOAD_BALANCER = "HasLoadBalancer"
 HAS_WEB_ACL = "HasCloudFrontWebAcl"
+HAS_DISTRIBUTION = "HasDistribution"
+# CloudFront's WAF web ACLs and its metrics (hence its alarms) exist in us-east-1 only.
+CLOUDFRONT_REGION = dns.CLOUDFRONT_CERTIFICATE_REGION
+# Outside us-east-1: the companion template holding what must live there, and its output.
+COMPANION = "static-cloudfront"
+WEB_ACL_OUTPUT = "CloudFrontWebAclArn"
+
+
+class Alarms(alarms.Timing):
+    cloudfront_5xx_percent: float = Field(default=5, gt=0, le=100)
+    """Share of viewer requests (%) CloudFront answers with a 5xx (its own or the origin's) before the alarm
+    fires. CloudFront's metrics live in us-east-1, so this alarm does too (in the static-cloudfront
+    companion outside us-east-1), with its own alarm topic there."""
+    invalidation_errors: int = Field(default=1, ge=1)
+    """Failed runs of the invalidation function in a period (each is retried, then parked)."""
+    invalidation_throttles: int = Field(default=1, ge=1)
+    """Throttled runs of the invalidation function in a period (its reserved concurrency is full)."""
+    invalidation_event_age_seconds: int = Field(default=600, ge=1)
+    """Age of the oldest S3 event waiting for the invalidation function (retries piling up)."""
+    invalidation_dead_letters: int = Field(default=1, ge=1)
+    """Events in the invalidation dead-letter queue: changed objects CloudFront may still serve stale."""
 
 
 class Config(LayerSection):
@@ -81,15 +105,21 @@ class Config(LayerSection):
     log_retention_days: LogRetentionDays = 30
     """Days CloudWatch Logs keeps the invalidation function's log; one of the values it accepts."""
     access_logs: bool = True
-    """Keep CloudFront's standard logs and S3's server access logs of the site bucket, in a separate
-    log bucket (CloudFront's log delivery needs ACLs on it, so it cannot be the site bucket)."""
+    """Keep CloudFront's standard logs in a log bucket of this layer: CloudFront's log delivery needs ACLs
+    on it (BucketOwnerPreferred), which the environment's log bucket does not allow. The S3 server access
+    logs of this layer's buckets go to the environment's log bucket (monitoring layer)."""
     access_log_days: int = Field(default=90, ge=1, le=3650)
     """Days the log bucket keeps access logs before S3 expires them."""
     reserved_concurrency: int | None = Field(default=2, ge=1, le=1000)
     """Concurrent executions reserved for (and capping) the invalidation function, so a burst of uploads
     cannot exhaust the account's pool or CloudFront's invalidation rate. Null: no reservation (needed
     in accounts whose concurrency quota is still the new-account minimum of 10)."""
-
+    waf: WafConfig = WafConfig()
+    """AWS WAF in front of the distribution: a web ACL with scope CLOUDFRONT, which AWS keeps in us-east-1
+    (outside it, the static-cloudfront companion template holds it and feeds `CloudFrontWebAclArn`).
+    Off: an existing ACL can still be given as the `CloudFrontWebAclArn` parameter. On in prod."""
+    alarms: Alarms = Alarms()
+    """Alarms on the distribution and the invalidation function."""
 
     @field_validator("api_path_pattern")
     @classmethod
@@ -111,19 +141,20 @@ def build(env: EnvConfig) -> Template:
     t = Template(Description=f"{env.project} {env.environment}: {DESCRIPTION}")
     names = dns.record_names(env, "cloudfront")
     bucket_name = _bucket_name(env)
-    log_bucket = _log_bucket(t, cfg, bucket_name) if cfg.access_logs else None
+    log_bucket = _log_bucket(t, env) if cfg.access_logs else None
     origin_access = _origin_access_control(t, bucket_name)
     distribution = _distribution(t, env, cfg, bucket_name, origin_access, names, log_bucket)
     queue = _dead_letter_queue(t)
     function = _invalidation_function(t, cfg, bucket_name, distribution, queue)
     permission = _s3_permission(t, function, bucket_name)
-    bucket = _bucket(t, cfg, bucket_name, function, permission, log_bucket)
+    bucket = _bucket(t, env, bucket_name, function, permission)
     _bucket_policy(t, bucket, distribution)
     if names:
         for record in dns.alias_records(t, env, "cloudfront", GetAtt(distribution, "DomainName"), CLOUDFRONT_ZONE_ID):
             # Without the certificate the distribution has no aliases, and it would not answer for these names.
             record.Condition = HAS_CERTIFICATE
     _outputs(t, bucket, distribution)
+    _alarms(t, env)
     return t
 
 
@@ -153,50 +184,28 @@ def _bucket_name(env: EnvConfig) -> _BucketName:
     return _BucketName(f"{prefix}-${{StackUuid}}", {"StackUuid": stack_uuid})
 
 
-def _log_bucket(t: Template, cfg: Config, site_bucket_name: _BucketName) -> s3.Bucket:
-    """CloudFront's standard logs (under cloudfront/) and the site bucket's
-    S3 server access logs (under s3/). CloudFront delivers through an ACL grant
-    it adds itself, so this bucket keeps ACLs on (BucketOwnerPreferred: the
-    bucket owner still owns every object); nothing here is public."""
+def _log_bucket(t: Template, env: EnvConfig) -> s3.Bucket:
+    """CloudFront's standard logs (under cloudfront/). CloudFront delivers
+    through an ACL grant it adds itself, so this bucket keeps ACLs on
+    (BucketOwnerPreferred: the bucket owner still owns every object);
+    nothing here is public."""
     bucket = t.add_resource(s3.Bucket(
         "AccessLogBucket",
-        BucketEncryption=_sse_s3(),
+        BucketEncryption=sse_s3(),
         VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-        PublicAccessBlockConfiguration=_private(),
+        PublicAccessBlockConfiguration=block_public(),
         OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerPreferred")]),
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
-            Id="ExpireLogs", Status="Enabled", ExpirationInDays=cfg.access_log_days,
+            Id="ExpireLogs", Status="Enabled", ExpirationInDays=env.static.access_log_days,
             NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
         )]),
     ))
     keep_data(bucket, "Retain")
-    suppress(bucket, "CKV_AWS_18", "This is the access-log bucket; logging it into itself would log its own log writes")
-    writes_access_logs = grant(
-        ["s3:PutObject"], [Sub("${AccessLogBucket.Arn}/s3/*")], sid="S3ServerAccessLogsOfTheSiteBucket",
-        conditions=Condition([
-            ArnEquals({"aws:SourceArn": site_bucket_name.arn()}),
-            StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}),
-        ]),
-    )
+    access_logging(t, bucket, "static-cloudfront-logs", env.monitoring.enabled)
     t.add_resource(s3.BucketPolicy("AccessLogBucketPolicy", Bucket=Ref(bucket), PolicyDocument=resource_policy(
-        [(Principal("Service", ["logging.s3.amazonaws.com"]), writes_access_logs)],
-        deny=[deny_s3_without_tls(GetAtt(bucket, "Arn"), Sub("${AccessLogBucket.Arn}/*"))],
+        [], deny=[deny_s3_without_tls(GetAtt(bucket, "Arn"), Sub("${AccessLogBucket.Arn}/*"))],
     )))
     return bucket
-
-
-def _sse_s3() -> s3.BucketEncryption:
-    # SSE-S3: CloudFront's origin access control and its log delivery both
-    # work with it without a KMS key policy naming CloudFront.
-    return s3.BucketEncryption(ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
-        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"),
-    )])
-
-
-def _private() -> s3.PublicAccessBlockConfiguration:
-    return s3.PublicAccessBlockConfiguration(
-        BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True,
-    )
 
 
 def _origin_access_control(t: Template, bucket_name: _BucketName) -> cloudfront.OriginAccessControl:
@@ -243,7 +252,7 @@ def _distribution(
             ResponseHeadersPolicyId=SECURITY_HEADERS,
         ),
         ViewerCertificate=_viewer_certificate(t, env, names),
-        WebACLId=_web_acl(t),
+        WebACLId=_web_acl(t, env),
     )
     if log_bucket is not None:
         config["Logging"] = cloudfront.Logging(
@@ -258,22 +267,30 @@ def _distribution(
     distribution = t.add_resource(cloudfront.Distribution(
         "Distribution", DistributionConfig=cloudfront.DistributionConfig(Origins=origins, **config),
     ))
-    suppress(distribution, "CKV_AWS_174", (
-        "TLSv1.2_2021 is set whenever the distribution has the domain's certificate; on *.cloudfront.net "
-        "CloudFront's own certificate fixes the minimum and it cannot be changed"
-    ))
+    if names:
+        tls_reason = ("TLSv1.2_2021 is set once CloudFrontCertificateArn gives the domain's certificate; until then "
+                      "the distribution answers on *.cloudfront.net, whose certificate's minimum CloudFront fixes")
+    else:
+        tls_reason = ("No dns layer here: the distribution answers on *.cloudfront.net with CloudFront's own "
+                      "certificate, whose minimum protocol CloudFront fixes and nobody can change")
+    suppress(distribution, "CKV_AWS_174", tls_reason)
     if log_bucket is None:
         suppress(distribution, "CKV_AWS_86", "static.access_logs is false in this environment's parameter file")
     return distribution
 
 
-def _web_acl(t: Template):
-    """An optional AWS WAF web ACL. CloudFront's must be created in us-east-1
-    (scope CLOUDFRONT) and is billed per ACL, rule and request, so it is
-    attached by ARN rather than built here; empty: none."""
+def _web_acl(t: Template, env: EnvConfig):
+    """The distribution's AWS WAF web ACL (scope CLOUDFRONT, which lives in
+    us-east-1): built here in us-east-1; elsewhere taken as the
+    `CloudFrontWebAclArn` parameter, fed by the static-cloudfront companion
+    when `static.waf` is on, or an existing ACL's ARN; empty: none."""
+    if env.static.waf.enabled and env.region == CLOUDFRONT_REGION:
+        return GetAtt(web_acl(t, env, "cloudfront", "CLOUDFRONT", env.static.waf, "static.waf"), "Arn")
+    source = (f"the {COMPANION} companion's {WEB_ACL_OUTPUT} output (deployed in {CLOUDFRONT_REGION} by strata deploy)"
+              if env.static.waf.enabled else "an existing ACL")
     arn = parameter(
-        t, "CloudFrontWebAclArn", "String",
-        "ARN of an AWS WAF (v2) web ACL with scope CLOUDFRONT (created in us-east-1); empty: no WAF",
+        t, WEB_ACL_OUTPUT, "String",
+        f"ARN of an AWS WAF (v2) web ACL with scope CLOUDFRONT (in us-east-1): {source}; empty: no WAF",
         Default="",
         AllowedPattern=r"^$|^arn:aws[a-z-]*:wafv2:us-east-1:[0-9]{12}:global/webacl/[A-Za-z0-9_-]+/[0-9a-f-]{36}$",
         ConstraintDescription="empty, or the ARN of a WAFv2 web ACL in us-east-1 with scope CLOUDFRONT",
@@ -336,6 +353,12 @@ def _alb_origin(t: Template, env: EnvConfig, cfg: Config) -> tuple[cloudfront.Or
             OriginSSLProtocols=["TLSv1.2"],
         ),
     )
+    if web.cloudfront_only(env):
+        # The load balancer forwards only what carries this header's secret value (web.cloudfront_only).
+        secret = parameter(t, web.ORIGIN_SECRET_OUTPUT, "String", f"Secret with the {web.ORIGIN_HEADER} value (the web layer's output)")
+        origin.OriginCustomHeaders = [cloudfront.OriginCustomHeader(
+            HeaderName=web.ORIGIN_HEADER, HeaderValue=Sub(f"{{{{resolve:secretsmanager:${{{secret.title}}}}}}}"),
+        )]
     behavior = cloudfront.CacheBehavior(
         PathPattern=cfg.api_path_pattern,
         TargetOriginId=ALB_ORIGIN,
@@ -360,6 +383,8 @@ def _dead_letter_queue(t: Template) -> sqs.Queue:
         KmsMasterKeyId="alias/aws/sqs",
         MessageRetentionPeriod=14 * 24 * 3600,  # the longest SQS keeps a message
     ))
+    # Lambda sends with the function's role, which IAM already allows; the policy only refuses plain HTTP.
+    queue_policy(t, "InvalidationDeadLetterQueuePolicy", queue)
     # The queue holds the events that failed every retry: evidence to replay, not to lose with the stack.
     return keep_data(queue, "Retain")
 
@@ -367,7 +392,7 @@ def _dead_letter_queue(t: Template) -> sqs.Queue:
 def _invalidation_function(
     t: Template, cfg: Config, bucket_name: _BucketName, distribution: cloudfront.Distribution, queue: sqs.Queue
 ) -> awslambda.Function:
-    log_group = t.add_resource(logs.LogGroup("InvalidationLogGroup", RetentionInDays=cfg.log_retention_days))
+    log_group = retain_long_logs(t.add_resource(logs.LogGroup("InvalidationLogGroup", RetentionInDays=cfg.log_retention_days)))
     suppress(log_group, "CKV_AWS_158", "The log holds object keys and invalidation ids; CloudWatch Logs encrypts it at rest by default")
     role = service_role(t, "InvalidationFunctionRole", "lambda.amazonaws.com", [
         grant(["logs:CreateLogStream", "logs:PutLogEvents"], [GetAtt(log_group, "Arn")]),
@@ -418,21 +443,21 @@ def _s3_permission(t: Template, function: awslambda.Function, bucket_name: _Buck
 
 
 def _bucket(
-    t: Template, cfg: Config, bucket_name: _BucketName, function: awslambda.Function,
-    permission: awslambda.Permission, log_bucket: s3.Bucket | None,
+    t: Template, env: EnvConfig, bucket_name: _BucketName, function: awslambda.Function,
+    permission: awslambda.Permission,
 ) -> s3.Bucket:
+    cfg: Config = env.static
     rules = [s3.Rules(Name=name, Value=value) for name, value in (
         ("prefix", cfg.invalidation_prefix), ("suffix", cfg.invalidation_suffix)) if value]
     key_filter = {"Filter": s3.Filter(S3Key=s3.S3Key(Rules=rules))} if rules else {}
-    logging = {"LoggingConfiguration": s3.LoggingConfiguration(
-        DestinationBucketName=Ref(log_bucket), LogFilePrefix="s3/")} if log_bucket else {}
     bucket = t.add_resource(s3.Bucket(
         "StaticBucket",
         DependsOn=[permission.title],
         BucketName=bucket_name.sub(),
-        BucketEncryption=_sse_s3(),
+        # SSE-S3: CloudFront's origin access control reads it without a KMS key policy naming CloudFront.
+        BucketEncryption=sse_s3(),
         VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-        PublicAccessBlockConfiguration=_private(),
+        PublicAccessBlockConfiguration=block_public(),
         OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[
             s3.LifecycleRule(
@@ -449,10 +474,8 @@ def _bucket(
             s3.LambdaConfigurations(Event=event, Function=GetAtt(function, "Arn"), **key_filter)
             for event in NOTIFICATION_EVENTS
         ]),
-        **logging,
     ))
-    if log_bucket is None:
-        suppress(bucket, "CKV_AWS_18", "static.access_logs is false in this environment's parameter file")
+    access_logging(t, bucket, "static-site", env.monitoring.enabled)
     return keep_data(bucket, "Retain")
 
 
@@ -478,3 +501,72 @@ def _outputs(t: Template, bucket: s3.Bucket, distribution: cloudfront.Distributi
     output(t, "DistributionArn", _distribution_arn(distribution), "CloudFront distribution ARN")
     output(t, "StaticBucketName", Ref(bucket), "Bucket holding the site's files (upload here)")
     output(t, "StaticBucketArn", GetAtt(bucket, "Arn"), "ARN of the site's bucket")
+
+
+def alarm_specs(env: EnvConfig) -> list[alarms.Spec]:
+    """The invalidation function's failures, throttles and waiting events,
+    its dead-letter queue, and CloudFront's 5xx rate (an alarm in us-east-1,
+    where CloudFront's metrics are)."""
+    cfg: Alarms = env.static.alarms
+    if not cfg.enabled:
+        return []
+    function = Ref("InvalidationFunction")
+    specs = alarms.lambda_specs("invalidation", function, cfg.invalidation_errors, cfg.invalidation_throttles,
+                                "Invalidation function")
+    specs += [
+        alarms.Spec(
+            "invalidation-event-age", "Invalidation function: age of the oldest waiting S3 event",
+            cfg.invalidation_event_age_seconds * 1000, ">=", "notBreaching",
+            "Lambda publishes it only for periods in which it invoked the function from its event queue",
+            alarms.Metric("AWS/Lambda", "AsyncEventAge", {"FunctionName": function}, "Maximum"), unit="ms",
+        ),
+        alarms.queue_depth_spec("invalidation-dead-letters", "Invalidation events that failed every retry",
+                                GetAtt("InvalidationDeadLetterQueue", "QueueName"), cfg.invalidation_dead_letters),
+    ]
+    here = env.region == CLOUDFRONT_REGION
+    distribution = Ref("Distribution") if here else Ref("DistributionId")
+    specs.append(alarms.Spec(
+        "cloudfront-5xx-rate", "CloudFront: share of viewer requests answered with a 5xx", cfg.cloudfront_5xx_percent,
+        ">=", "notBreaching", "CloudFront publishes the rate only for periods with requests: none, nothing failed",
+        alarms.Metric("AWS/CloudFront", "5xxErrorRate", {"DistributionId": distribution, "Region": "Global"}, "Average"),
+        unit="%", region=CLOUDFRONT_REGION,
+    ))
+    return specs
+
+
+def _alarms(t: Template, env: EnvConfig) -> None:
+    alarms.raise_alarms(t, env, NAME, env.static.alarms, alarm_specs(env))
+
+
+def companions(env: EnvConfig) -> dict[str, Template]:
+    """Outside us-east-1: a template to deploy there with what CloudFront
+    needs in that region: the WAF web ACL (`static.waf`, output
+    `CloudFrontWebAclArn`, which `strata deploy` feeds to the root stack's
+    parameter of that name) and CloudFront's 5xx alarm (on the
+    `DistributionId` the root stack outputs), notifying an alarm topic of its
+    own (an SNS topic takes alarms of its own region only), with the
+    monitoring layer's subscriptions."""
+    cfg: Config = env.static
+    specs = [s for s in alarm_specs(env) if s.region == CLOUDFRONT_REGION]
+    if env.region == CLOUDFRONT_REGION or not (cfg.waf.enabled or specs):
+        return {}
+    t = Template(Description=(
+        f"{env.project} {env.environment}: CloudFront's resources that must live in {CLOUDFRONT_REGION} "
+        f"(WAF web ACL, 5xx alarm). Deploy this stack in {CLOUDFRONT_REGION}; strata deploy does, and passes "
+        f"its {WEB_ACL_OUTPUT} output to the root stack and the root stack's DistributionId output to it"
+    ))
+    strata_metadata(t, "Region", CLOUDFRONT_REGION)  # strata deploy and the lint gate read it
+    if cfg.waf.enabled:
+        acl = web_acl(t, env, "cloudfront", "CLOUDFRONT", cfg.waf, "static.waf")
+        output(t, WEB_ACL_OUTPUT, GetAtt(acl, "Arn"), "WAF web ACL for the distribution (the root stack's parameter of that name)")
+    if specs:
+        distribution = parameter(
+            t, "DistributionId", "String",
+            f"The {env.environment} root stack's DistributionId output; empty until the root stack exists (no alarm then)",
+            Default="",
+        )
+        t.add_condition(HAS_DISTRIBUTION, Not(Equals(Ref(distribution), "")))
+        topic = Ref(monitoring.alarm_topic(t, env)) if env.monitoring.enabled else alarms.NO_ACTIONS
+        for alarm in alarms.raise_alarms(t, env, NAME, cfg.alarms, specs, region=CLOUDFRONT_REGION, topic=topic):
+            alarm.Condition = HAS_DISTRIBUTION
+    return {COMPANION: t}

@@ -26,6 +26,7 @@ from awacs.aws import Bool, Condition, Null, Principal
 from pydantic import Field, field_validator, model_validator
 from troposphere import GetAtt, Ref, Select, Tags, Template, ec2, efs
 
+from generator.cfn import alarms
 from generator.cfn.iam import grant, resource_policy
 from generator.cfn.resources import NO_EGRESS, keep_data, output, parameter
 from generator.cfn.sections import LayerSection, Section
@@ -67,6 +68,12 @@ class AccessPoint(Section):
         return value
 
 
+class Alarms(alarms.Timing):
+    burst_credit_gib: float = Field(default=100, gt=0)
+    """Burst credits (GiB that may still be read or written above the baseline) before the alarm fires, in
+    bursting mode: with none left, throughput falls to the baseline the stored size earns."""
+
+
 class Config(LayerSection):
     throughput_mode: Literal["elastic", "bursting"] = "elastic"
     """elastic: throughput follows the load, billed per GB transferred; bursting: throughput grows with the
@@ -82,6 +89,8 @@ class Config(LayerSection):
     as `access_point.uid` in `access_point.path`."""
     access_point: AccessPoint = AccessPoint()
     """The application's entry point into the file system."""
+    alarms: Alarms = Alarms()
+    """The alarm on burst credits (bursting mode only; elastic throughput has none)."""
 
     @field_validator("transition_to_ia_days")
     @classmethod
@@ -119,6 +128,7 @@ def build(env: EnvConfig) -> Template:
     output(t, "AccessPointId", Ref(access_point), "Access point the application mounts")
     output(t, "AccessPointArn", GetAtt(access_point, "Arn"), "Access point ARN")
     output(t, "StorageSecurityGroupId", GetAtt(group, "GroupId"), "Security group of the mount targets")
+    _alarms(t, env)
     return t
 
 
@@ -198,3 +208,19 @@ def _access_point(t: Template, env: EnvConfig, cfg: AccessPoint, file_system: ef
 def _tags(env: EnvConfig, name: str) -> Tags:
     # EFS names its tag properties differently, so the shared tagger does not see them.
     return Tags(**{**env.all_tags, "Name": f"{env.project}-{env.environment}-{name}"})
+
+
+def alarm_specs(env: EnvConfig) -> list[alarms.Spec]:
+    """Burst credits running out, in bursting mode."""
+    cfg: Config = env.storage
+    if not cfg.alarms.enabled or cfg.throughput_mode != "bursting":
+        return []
+    return [alarms.Spec(
+        "burst-credits-low", "File system: burst credits left", cfg.alarms.burst_credit_gib * alarms.GIB, "<",
+        "notBreaching", "EFS publishes the balance each minute while the file system exists",
+        alarms.Metric("AWS/EFS", "BurstCreditBalance", {"FileSystemId": Ref("FileSystem")}, "Minimum"), unit="bytes",
+    )]
+
+
+def _alarms(t: Template, env: EnvConfig) -> None:
+    alarms.raise_alarms(t, env, NAME, env.storage.alarms, alarm_specs(env))

@@ -24,7 +24,9 @@ import templates.compute
 import templates.containers
 import templates.database
 import templates.dns
+import templates.health
 import templates.messaging
+import templates.monitoring
 import templates.network
 import templates.pipeline
 import templates.security
@@ -52,6 +54,7 @@ class EnvConfig(Section):
     tags: dict[str, str] = Field(default_factory=dict, description="Tags for every taggable resource (Project and Environment are added).")
     network: templates.network.Config = Field(default_factory=templates.network.Config)
     security: templates.security.Config = Field(default_factory=templates.security.Config)
+    monitoring: templates.monitoring.Config = Field(default_factory=templates.monitoring.Config)
     dns: templates.dns.Config = Field(default_factory=templates.dns.Config)
     static: templates.static.Config = Field(default_factory=templates.static.Config)
     web: templates.web.Config = Field(default_factory=templates.web.Config)
@@ -62,6 +65,7 @@ class EnvConfig(Section):
     messaging: templates.messaging.Config = Field(default_factory=templates.messaging.Config)
     storage: templates.storage.Config = Field(default_factory=templates.storage.Config)
     pipeline: templates.pipeline.Config = Field(default_factory=templates.pipeline.Config)
+    health: templates.health.Config = Field(default_factory=templates.health.Config)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     catalog: templates.catalog.Config = Field(default_factory=templates.catalog.Config)
 

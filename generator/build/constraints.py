@@ -312,12 +312,71 @@ def _catalog_products_are_domain_free(env: EnvConfig) -> list[Problem]:
     ]
 
 
+def _cloudfront_only_fits(env: EnvConfig) -> list[Problem]:
+    """A load balancer restricted to CloudFront must be what CloudFront
+    forwards to, must not also be a DNS name's target (those requests would
+    get a 403), and needs the region's origin-facing prefix list."""
+    from templates import dns, web
+
+    if not env.web.enabled:
+        return []
+    problems = []
+    if env.web.cloudfront_only:
+        if not web.cloudfront_forwards(env):
+            problems.append((("web", "cloudfront_only"),
+                             "nothing would reach the load balancer: CloudFront forwards to it only with static.enabled "
+                             "and static.api_path_pattern"))
+        names = dns.record_names(env, "alb")
+        if names:
+            problems.append((("web", "cloudfront_only"),
+                             f"dns.records point {', '.join(names)} at the load balancer, which would answer them 403; "
+                             "remove those records or set web.cloudfront_only: false"))
+    if web.cloudfront_only(env) and not web.cloudfront_prefix_list(env):
+        problems.append((("web", "cloudfront_prefix_list_id"),
+                         f"Strata does not know the id of com.amazonaws.global.cloudfront.origin-facing in {env.region}: "
+                         "look it up with aws ec2 describe-managed-prefix-lists and set it here"))
+    return problems
+
+
+def _health_needs_alarms(env: EnvConfig) -> list[Problem]:
+    """The composite alarm combines the environment's alarms: it needs at least one."""
+    from generator.cfn.alarms import in_region
+    from templates.health import alarm_layers
+
+    if env.health.enabled and not any(in_region(specs, env.region) for _, specs in alarm_layers(env)):
+        return [(("health", "enabled"),
+                 f"no enabled layer raises alarms in {env.region} for the composite alarm to combine "
+                 "(each layer's alarms.enabled)")]
+    return []
+
+
+def _rollback_alarms_exist(env: EnvConfig) -> list[Problem]:
+    """A rollback alarm named like this environment's own alarms
+    (`<project>-<environment>-...`) must be one the build creates: a typo
+    would otherwise only surface as a deploy that never rolls back."""
+    from generator.cfn.alarms import alarm_name, in_region
+    from templates.health import alarm_layers, health_alarm_name
+
+    prefix = f"{env.project}-{env.environment}-"
+    ours = {alarm_name(env.project, env.environment, layer.NAME, s.key)
+            for layer, specs in alarm_layers(env) for s in in_region(specs, env.region)}
+    if env.health.enabled:
+        ours.add(health_alarm_name(env))
+    unknown = [n for n in env.deploy.rollback_alarms if n.startswith(prefix) and n not in ours]
+    if not unknown:
+        return []
+    hint = (f" (the composite alarm is {health_alarm_name(env)}, with health.enabled: true)"
+            if health_alarm_name(env) not in ours else "")
+    return [(("deploy", "rollback_alarms"), f"{', '.join(unknown)}: no alarm of this environment has that name{hint}")]
+
+
 RULES: list[Callable[[EnvConfig], list[Problem]]] = [
     _wiring_needs_network, _bastion_needs_admin_cidr, _bastion_needs_compute, _app_tier_needs_security,
     _https_needs_certificate, _load_balancer_metrics_need_web, _shared_load_balancer, _ecr_pull_needs_repository,
     _endpoints_without_nat, _data_tier_fits_security, _cdn_api_origin_reachable, _connection_names_are_free,
     _static_write_needs_static, _pipeline_deploys_containers,
     _catalog_products_are_enabled_layers, _catalog_products_are_domain_free,
+    _cloudfront_only_fits, _health_needs_alarms, _rollback_alarms_exist,
 ]
 
 

@@ -4,7 +4,7 @@ environment's stacks. Nothing is built from it; it changes no template.
     deploy:
       termination_protection: true
       protect_stateful: true
-      rollback_alarms: [strata-prod-5xx]
+      rollback_alarms: [strata-prod-unhealthy]
       rollback_monitoring_minutes: 10
 """
 
@@ -40,10 +40,14 @@ class DeployConfig(Section):
     exactly the resources in the reviewed change set, for that deploy only."""
 
     rollback_alarms: list[str] = Field(default_factory=list)
-    """Names of CloudWatch alarms (in the stack's account and region, created
-    beforehand) that roll the deploy back when they go to ALARM during the
-    deploy or the monitoring time after it. Names, not ARNs: Strata builds
-    the ARNs from the caller's account at deploy time. At most 5."""
+    """Names of CloudWatch alarms (in the stack's account and region) that
+    roll the deploy back when they go to ALARM during the deploy or the
+    monitoring time after it, e.g. the health layer's composite alarm
+    `<project>-<environment>-unhealthy`. Names, not ARNs: Strata builds the
+    ARNs from the caller's account at deploy time. One that does not exist
+    yet (that composite alarm before the first deploy) is left out of that
+    deploy, with a note: CloudFormation fails a deploy whose trigger is
+    missing. At most 5."""
 
     rollback_monitoring_minutes: int = Field(default=0, ge=0, le=180)
     """How long CloudFormation keeps watching the rollback alarms after the

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from awacs.aws import Action, Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Action, Allow, ArnLike, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
-from troposphere import Ref, Template, iam
+from troposphere import GetAtt, Ref, Sub, Template, iam, sqs
 
 
 @dataclass(frozen=True)
@@ -51,17 +51,33 @@ def policy_document(grants: list[Grant]) -> PolicyDocument:
     return PolicyDocument(Version="2012-10-17", Statement=[_statement(g) for g in grants])
 
 
+# Services whose documentation names aws:SourceAccount and aws:SourceArn for
+# the role they assume (confused-deputy protection), with the ARN of what may
+# act for this account: VPC flow logs, ECS tasks, RDS enhanced monitoring.
+# Lambda's and EC2's documentation names no such keys for execution and
+# instance roles, so their trust stays the service principal alone.
+SOURCE_ARNS = {
+    "vpc-flow-logs.amazonaws.com": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-flow-log/*",
+    "ecs-tasks.amazonaws.com": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*",
+    "monitoring.rds.amazonaws.com": "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*",
+}
+
+
 def assume_role_document(service: str, source_account: bool = False) -> PolicyDocument:
-    """Trust policy letting one AWS service principal (e.g. "lambda.amazonaws.com") assume the role.
-    `source_account`: only on behalf of this account (`aws:SourceAccount`), the
-    confused-deputy guard for a service acting for many customers."""
-    kwargs: dict[str, Any] = {}
-    if source_account:
-        kwargs["Condition"] = Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId")))
-    return PolicyDocument(
-        Version="2012-10-17",
-        Statement=[Statement(Effect=Allow, Action=[AssumeRole], Principal=Principal("Service", [service]), **kwargs)],
-    )
+    """Trust policy letting one AWS service principal (e.g. "lambda.amazonaws.com")
+    assume the role; for the services in SOURCE_ARNS only on behalf of this
+    account's own resources. `source_account`: for another service acting for
+    many customers (Service Catalog), at least only on behalf of this account
+    (`aws:SourceAccount`)."""
+    statement: dict[str, Any] = {"Effect": Allow, "Action": [AssumeRole], "Principal": Principal("Service", [service])}
+    if service in SOURCE_ARNS:
+        statement["Condition"] = Condition([
+            StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
+            ArnLike("aws:SourceArn", Sub(SOURCE_ARNS[service])),
+        ])
+    elif source_account:
+        statement["Condition"] = Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId")))
+    return PolicyDocument(Version="2012-10-17", Statement=[Statement(**statement)])
 
 
 def service_role(
@@ -102,9 +118,24 @@ def resource_policy(statements: list[tuple[Any, Grant]], deny: list[tuple[Any, G
     )
 
 
-def deny_s3_without_tls(bucket_arn: Any, objects_arn: Any) -> tuple[Principal, Grant]:
-    """For a bucket policy's `deny` list: any request to the bucket or its
-    objects that does not use TLS is refused, whoever makes it."""
+def deny_without_tls(service: str, resources: list[Any]) -> tuple[Principal, Grant]:
+    """For a resource policy's `deny` list: any `service` request to
+    `resources` that does not use TLS is refused, whoever makes it."""
     return Principal("*"), grant(
-        ["s3:*"], [bucket_arn, objects_arn], conditions=Condition(Bool("aws:SecureTransport", "false")), sid="DenyWithoutTls",
+        [f"{service}:*"], resources, conditions=Condition(Bool("aws:SecureTransport", "false")), sid="DenyWithoutTls",
     )
+
+
+def deny_s3_without_tls(bucket_arn: Any, objects_arn: Any) -> tuple[Principal, Grant]:
+    """For a bucket policy's `deny` list: the bucket and its objects only over TLS."""
+    return deny_without_tls("s3", [bucket_arn, objects_arn])
+
+
+def queue_policy(template: Template, title: str, queue: Any, senders: list[tuple[Any, Grant]] = ()) -> sqs.QueuePolicy:  # type: ignore[assignment]
+    """The one policy of a queue: `senders` (principal, grant) allowed, and
+    every request without TLS denied (SQS, like S3, accepts plain HTTP
+    otherwise)."""
+    return template.add_resource(sqs.QueuePolicy(
+        title, Queues=[Ref(queue)],
+        PolicyDocument=resource_policy(list(senders), deny=[deny_without_tls("sqs", [GetAtt(queue, "Arn")])]),
+    ))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from troposphere import AWSObject, Join, Output, Parameter, Ref, Tags, Template, autoscaling, ec2, ssm
+from troposphere import AWSObject, Join, Output, Parameter, Ref, Tags, Template, autoscaling, ec2, logs, ssm
 
 from generator.cfn.naming import logical_id, ssm_path
 
@@ -126,6 +126,22 @@ def keep_data(resource: AWSObject, policy: str = "Retain") -> AWSObject:
     resource.DeletionPolicy = policy
     resource.UpdateReplacePolicy = policy
     return resource
+
+
+# A log group kept longer than this holds records someone chose to keep (a
+# year of flow logs, an audit trail), not a debugging aid: deleting or
+# replacing the stack must not delete them. Rule E9062 checks the same number.
+RETAIN_LOGS_ABOVE_DAYS = 90
+
+
+def retain_long_logs(group: logs.LogGroup) -> logs.LogGroup:
+    """Retain `group` (DeletionPolicy and UpdateReplacePolicy) when its
+    retention is above RETAIN_LOGS_ABOVE_DAYS; shorter-lived operational logs
+    go with their stack."""
+    days = group.properties.get("RetentionInDays")
+    if isinstance(days, int) and days > RETAIN_LOGS_ABOVE_DAYS:
+        keep_data(group, "Retain")
+    return group
 
 
 def suppress(resource: AWSObject, check_id: str, reason: str) -> AWSObject:

@@ -46,6 +46,16 @@ LogRetentionDays = Annotated[int, AfterValidator(_known_retention)]
 """A log group's RetentionInDays: one of the values CloudWatch Logs accepts."""
 
 
+def refuse_moved(data: object, moved: dict[str, str]) -> object:
+    """For a section's `mode="before"` validator: a key that used to live
+    here gets one message saying where it went, instead of "unknown key"."""
+    if isinstance(data, dict):
+        found = [f"{key} moved to {moved[key]}" for key in data if key in moved]
+        if found:
+            raise ValueError("; ".join(found))
+    return data
+
+
 def reject_repeats(values: list, what: str = "") -> list:
     """Refuse a list naming the same thing twice (two endpoints or schedules
     with one name would collide on one logical ID)."""

@@ -136,16 +136,25 @@ def stack_policy(exempt: Iterable[str] = (), guarded: Iterable[str] = ()) -> dic
     return {"Statement": statements}
 
 
-def rollback_configuration(config: DeployConfig, account_id: str, region: str) -> dict | None:
-    """CloudFormation rollback triggers for `deploy.rollback_alarms`, ARNs built
-    from the caller's account (the parameter file names alarms, never accounts)."""
-    if not config.rollback_alarms:
+def existing_alarms(cloudwatch: Any, names: list[str]) -> set[str]:
+    """Which of the alarm `names` (metric or composite) exist now."""
+    found = cloudwatch.describe_alarms(AlarmNames=list(names), AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    return {a["AlarmName"] for kind in ("MetricAlarms", "CompositeAlarms") for a in found.get(kind, [])}
+
+
+def rollback_configuration(config: DeployConfig, account_id: str, region: str,
+                           names: Iterable[str] | None = None) -> dict | None:
+    """CloudFormation rollback triggers for `deploy.rollback_alarms` (or the
+    subset `names`), ARNs built from the caller's account (the parameter file
+    names alarms, never accounts). None when there is no alarm to watch."""
+    wanted = [n for n in config.rollback_alarms if names is None or n in set(names)]
+    if not wanted:
         return None
     return {
         "RollbackTriggers": [
             {"Arn": f"arn:{partition(region)}:cloudwatch:{region}:{account_id}:alarm:{name}",
              "Type": "AWS::CloudWatch::Alarm"}
-            for name in config.rollback_alarms
+            for name in wanted
         ],
         "MonitoringTimeInMinutes": config.rollback_monitoring_minutes,
     }

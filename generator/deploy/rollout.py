@@ -175,10 +175,18 @@ class Environment:
         return {o["OutputKey"]: o.get("OutputValue", "") for o in (stack or {}).get("Outputs", []) or []}
 
     def _rollback(self) -> dict | None:
+        """The rollback triggers, for the alarms that exist: CloudFormation
+        fails a deploy naming a missing one, and the health layer's composite
+        alarm, say, does not exist before the environment's first deploy."""
         config = self.env.deploy
         if not config.rollback_alarms:
             return None
-        return protection.rollback_configuration(config, self.aws.account_id(), self.env.region)
+        present = protection.existing_alarms(self.aws.client("cloudwatch"), config.rollback_alarms)
+        for name in config.rollback_alarms:
+            if name not in present:
+                self.echo(f"rollback trigger {name}: no such alarm in {self.env.region} yet (this deploy may create it); "
+                          "not watched this time")
+        return protection.rollback_configuration(config, self.aws.account_id(), self.env.region, present)
 
     def plan(self, packaged: Packaged, out_dir: Path, keep: bool = False) -> list[Plan]:
         """Plan every stack (companions, then the root) against what is

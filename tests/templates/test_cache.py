@@ -195,6 +195,52 @@ def test_bad_cache_fields_name_the_field(tmp_path, section, path, fragment):
     assert f" {path}: " in str(raised.value) and fragment in str(raised.value), str(raised.value)
 
 
+# --- auth token rotation ---------------------------------------------------------------
+
+def test_the_auth_token_rotates_on_a_secrets_manager_schedule():
+    body = build(cluster={"auth_token_rotation_days": 14})
+    schedule = body["Resources"]["TokenRotationSchedule"]
+    assert schedule["Properties"] == {
+        "SecretId": {"Ref": "CacheAuthToken"}, "RotationLambdaARN": {"Fn::GetAtt": ["TokenRotationFunction", "Arn"]},
+        "RotationRules": {"ScheduleExpression": "rate(14 days)"}, "RotateImmediatelyOnUpdate": False}
+    assert schedule["DependsOn"] == ["TokenRotationPermission", "CacheReplicationGroup"]
+    fn = body["Resources"]["TokenRotationFunction"]["Properties"]
+    assert fn["Environment"] == {"Variables": {"REPLICATION_GROUP_ID": {"Ref": "CacheReplicationGroup"}}}
+    assert (fn["Runtime"], fn["Handler"], fn["Timeout"]) == ("python3.13", "handler.handler", 900)
+    assert "VpcConfig" not in fn  # it calls the Secrets Manager and ElastiCache APIs only
+    permission = body["Resources"]["TokenRotationPermission"]["Properties"]
+    assert (permission["Principal"], permission["SourceArn"], permission["SourceAccount"]) == (
+        "secretsmanager.amazonaws.com", {"Ref": "CacheAuthToken"}, {"Ref": "AWS::AccountId"})
+
+
+def test_the_rotation_role_may_touch_exactly_this_token_this_group_and_its_key():
+    statements = build()["Resources"]["TokenRotationRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    granted = {tuple(s["Action"]): s["Resource"] for s in statements}
+    assert granted == {
+        ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+         "secretsmanager:UpdateSecretVersionStage", "secretsmanager:ListSecretVersionIds"): [{"Ref": "CacheAuthToken"}],
+        ("secretsmanager:GetRandomPassword",): ["*"],
+        ("kms:Decrypt", "kms:GenerateDataKey"): [{"Fn::GetAtt": ["CacheKey", "Arn"]}],
+        ("elasticache:DescribeReplicationGroups", "elasticache:ModifyReplicationGroup"): [
+            {"Fn::Sub": "arn:${AWS::Partition}:elasticache:${AWS::Region}:${AWS::AccountId}:replicationgroup:${CacheReplicationGroup}"},
+            {"Fn::Sub": "arn:${AWS::Partition}:elasticache:${AWS::Region}:${AWS::AccountId}:cluster:${CacheReplicationGroup}-*"}],
+        ("logs:CreateLogStream", "logs:PutLogEvents"): [{"Fn::GetAtt": ["TokenRotationLogGroup", "Arn"]}],
+    }
+    reasons = build()["Resources"]["TokenRotationRole"]["Metadata"]["WildcardResources"]
+    assert reasons[0]["Actions"] == ["secretsmanager:GetRandomPassword"]
+
+
+def test_rotation_can_be_turned_off():
+    body = build(cluster={"auth_token_rotation_days": None})
+    assert not any(k.startswith("TokenRotation") for k in body["Resources"])
+    assert "CacheAuthToken" in body["Resources"]
+
+
+def test_the_shipped_environments_rotate_the_token():
+    dev, prod = load_config(ROOT / "parameters" / "dev.yaml"), load_config(ROOT / "parameters" / "prod.yaml")
+    assert dev.cache.cluster.auth_token_rotation_days == prod.cache.cluster.auth_token_rotation_days == 30
+
+
 # --- lint and scan ---------------------------------------------------------------------
 
 def shapes() -> dict[str, object]:
@@ -202,6 +248,7 @@ def shapes() -> dict[str, object]:
         "valkey-multi-az": dict(cluster={"replicas": 2, "node_type": "cache.r7g.large"}, tables={"sessions": SESSIONS, "orders": ORDERS}),
         "redis-single": dict(cluster={"engine": "redis", "engine_version": "7.0", "replicas": 0, "snapshot_retention_days": 0}),
         "tables-only": dict(cluster={"enabled": False}, tables={"sessions": SESSIONS}),
+        "no-rotation": dict(cluster={"auth_token_rotation_days": None}, alarms={"enabled": False}),
     }
     for engine, versions in cache.SUPPORTED_ENGINE_VERSIONS.items():
         for version in versions:
@@ -238,9 +285,15 @@ def test_cache_layer_deploys_alone_through_a_change_set(aws):
     ids = deploy_network_and_security(aws, make_env())
     full = build(tables={"sessions": SESSIONS, "orders": ORDERS})
     body, cut = without_types(full, NOT_EMULATED)
-    assert cut == ["AppToCacheEgress", "CacheAuthToken", "CacheReplicationGroup", "CacheSubnetGroup"]
+    # the alarms, the token's rotation and its function read the group or the token (and moto skips alarms)
+    assert [c for c in cut if not c.endswith("Alarm")] == [
+        "AppToCacheEgress", "CacheAuthToken", "CacheReplicationGroup", "CacheSubnetGroup", "TokenRotationFunction",
+        "TokenRotationPermission", "TokenRotationRole", "TokenRotationSchedule"]
+    assert sorted(c for c in cut if c.endswith("Alarm")) == sorted(
+        k for k, r in full["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm")
 
-    resources = deploy_stack(aws, "cache", body, stack_parameters(body, ids))
+    # the rotation function is cut (it reads the group), its code location parameter stays
+    resources = deploy_stack(aws, "cache", body, stack_parameters(body, {**ids, "TemplateBucket": "unused-artifacts"}))
 
     dynamodb = client(aws, "dynamodb")
     sessions = dynamodb.describe_table(TableName=resources["SessionsTable"]["PhysicalResourceId"])["Table"]

@@ -100,7 +100,8 @@ def test_without_session_manager_the_role_has_no_managed_policy():
 
 def test_without_a_data_layer_nothing_is_wired_and_no_condition_is_left():
     body = build()
-    assert "DatabaseSecretArn" not in body["Parameters"] and "Conditions" not in body
+    # the only condition left is the alarms' (is there a topic to notify?), none of the wiring's
+    assert "DatabaseSecretArn" not in body["Parameters"] and set(body.get("Conditions", {})) <= {"HasAlarmTopic"}
     assert not resources_of_type(body, "AWS::SSM::Parameter")
 
 
@@ -261,7 +262,8 @@ def test_step_scaling_thresholds_and_periods_from_parameters():
 def test_scaling_policies_can_be_turned_off():
     body = build({"scaling": {"target_tracking": {"enabled": False}, "step_scaling": {"enabled": False}}})
     assert not resources_of_type(body, "AWS::AutoScaling::ScalingPolicy")
-    assert not resources_of_type(body, "AWS::CloudWatch::Alarm")
+    # only the health alarm on instances in service is left, no scaling alarm
+    assert list(resources_of_type(body, "AWS::CloudWatch::Alarm")) == ["InServiceBelowMinAlarm"]
 
 
 def test_scheduled_actions_with_cron_time_zone_and_sizes():
@@ -339,7 +341,7 @@ def test_instance_connect_endpoint_in_the_first_private_subnet_with_the_security
 
 def test_outputs_and_determinism():
     env = make_env(web=WEB, compute={"enabled": True, "spot": {"enabled": True}})
-    assert set(render(compute.build(env))["Outputs"]) == {"AutoScalingGroupName", "LaunchTemplateId", "InstanceRoleArn"}
+    assert set(render(compute.build(env))["Outputs"]) == {"AutoScalingGroupName", "LaunchTemplateId", "InstanceRoleArn", "ComputeAlarmNames"}
     assert render_text("c.json", compute.build(env)).text == render_text("c.json", compute.build(env)).text
 
 

@@ -112,7 +112,8 @@ def test_execution_role_reads_exactly_the_named_secrets_parameters_and_env_file(
 
 def test_database_secret_is_injected_and_readable_only_when_the_database_is_on():
     body = build()
-    assert container(body)["Secrets"] == [] and "DatabaseSecretArn" not in body["Parameters"] and "Conditions" not in body
+    assert container(body)["Secrets"] == [] and "DatabaseSecretArn" not in body["Parameters"]
+    assert set(body.get("Conditions", {})) <= {"HasAlarmTopic"}  # the alarms' condition, none of the wiring's
     body = build(database={"enabled": True})
     assert {"Sid": "ReadWiredSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
             "Resource": [{"Ref": "DatabaseSecretArn"}]} in statements(body, "TaskExecutionRole")
@@ -245,7 +246,8 @@ def test_no_scaling_resources_when_scaling_is_off():
 def test_outputs_and_determinism():
     env = make_env(web=WEB, containers={"enabled": True, "secrets": {"A": SECRET}})
     assert set(render(containers.build(env))["Outputs"]) == {
-        "RepositoryUri", "RepositoryArn", "ClusterName", "ServiceName", "ContainerLogGroupName", "TaskRoleArn", "TaskExecutionRoleArn"}
+        "RepositoryUri", "RepositoryArn", "ClusterName", "ServiceName", "ContainerLogGroupName", "TaskRoleArn", "TaskExecutionRoleArn",
+        "ContainersAlarmNames"}
     assert render_text("c.json", containers.build(env)).text == render_text("c.json", containers.build(env)).text
 
 
@@ -352,3 +354,34 @@ def test_containers_layer_deploys_alone_through_a_change_set(aws):
     (service,) = ecs.describe_services(cluster=cluster, services=[resources["Service"]["PhysicalResourceId"]])["services"]
     assert service["desiredCount"] == 2 and service["taskDefinition"] == task["taskDefinitionArn"]
     assert service["deploymentController"] == {"type": "ECS"}
+
+
+# --- the container's user and the roles' trust ---------------------------------------------
+
+def test_the_container_runs_as_a_non_root_user_by_default():
+    assert container(build())["User"] == "1000:1000"
+    assert container(build({"user": "app:app"}))["User"] == "app:app"
+    assert "User" not in container(build({"user": None}))  # the image's own USER
+
+
+@pytest.mark.parametrize("user, fragment", [
+    ("0", "runs the container as root"),
+    ("root:root", "runs the container as root"),
+    ("0:1000", "runs the container as root"),
+    ("1000:", "must be uid[:gid]"),
+    ("a b", "must be uid[:gid]"),
+])
+def test_root_and_malformed_users_are_refused(tmp_path, user, fragment):
+    data = merge(BASE_ENV, {"containers": {"enabled": True, "user": user}})
+    message = config_error(tmp_path, data)
+    assert " containers.user: " in message and fragment in message, message
+
+
+@pytest.mark.parametrize("role", ["TaskRole", "TaskExecutionRole"])
+def test_ecs_may_assume_the_roles_only_for_this_accounts_tasks(role):
+    (statement,) = props(build(), role)["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": ["ecs-tasks.amazonaws.com"]}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*"}},
+    }

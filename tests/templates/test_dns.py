@@ -147,7 +147,8 @@ def _root(region: str) -> tuple[dict, dict]:
 
 def test_outside_us_east_1_the_root_asks_for_the_companion_certificate():
     root, companions = _root("eu-west-1")
-    assert set(companions) == {"dns-cloudfront-certificate"}
+    # static-cloudfront holds CloudFront's alarm in us-east-1 (tests/templates/test_static.py)
+    assert set(companions) == {"dns-cloudfront-certificate", "static-cloudfront"}
     parameter = root["Parameters"]["CloudFrontCertificateArn"]
     assert parameter["Default"] == ""
     assert "dns-cloudfront-certificate.json" in parameter["Description"]

@@ -56,7 +56,7 @@ def test_visibility_timeout_is_six_function_timeouts_plus_the_batching_window(wo
 
 def test_topics_and_queues_are_encrypted_with_the_layers_key():
     body = build()
-    for name in ("Topic", "AlarmTopic", "Queue", "DeadLetterQueue"):
+    for name in ("Topic", "Queue", "DeadLetterQueue"):
         assert props(body, name)["KmsMasterKeyId"] == KEY_ARN, name
     key = body["Resources"]["MessagingKey"]
     assert key["Properties"]["EnableKeyRotation"] is True
@@ -64,8 +64,8 @@ def test_topics_and_queues_are_encrypted_with_the_layers_key():
 
 
 @pytest.mark.parametrize(("fanout", "services"), [
-    (False, ["sns.amazonaws.com", "cloudwatch.amazonaws.com"]),
-    (True, ["sns.amazonaws.com", "cloudwatch.amazonaws.com", "s3.amazonaws.com"]),
+    (False, ["sns.amazonaws.com"]),
+    (True, ["sns.amazonaws.com", "s3.amazonaws.com"]),
 ])
 def test_key_admits_the_delivering_services_on_this_accounts_behalf_only(fanout, services):
     body = build(s3_fanout={"enabled": fanout})
@@ -84,18 +84,26 @@ def test_topic_delivers_to_the_queue_with_raw_delivery_from_the_parameters(raw):
     body = build(raw_delivery=raw)
     subscription = body["Resources"]["QueueSubscription"]
     assert subscription["Properties"] == {
-        "TopicArn": {"Ref": "Topic"}, "Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["Queue", "Arn"]}, "RawMessageDelivery": raw}
-    assert subscription["DependsOn"] == "QueuePolicy"
+        "TopicArn": {"Ref": "Topic"}, "Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["Queue", "Arn"]}, "RawMessageDelivery": raw,
+        # what SNS cannot deliver after its retries goes to the dead-letter queue instead of being dropped
+        "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}}
+    assert subscription["DependsOn"] == ["QueuePolicy", "DeadLetterQueuePolicy"]
 
 
-def test_queue_policy_admits_only_that_topic():
-    policy = props(build(), "QueuePolicy")
-    assert policy["Queues"] == [{"Ref": "Queue"}]
-    (statement,) = policy["PolicyDocument"]["Statement"]
-    assert statement == {
+DENY_PLAIN_HTTP = {"Effect": "Deny", "Principal": "*", "Action": ["sqs:*"], "Sid": "DenyWithoutTls",
+                   "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+
+
+@pytest.mark.parametrize("queue", ["Queue", "DeadLetterQueue"])
+def test_each_queue_admits_only_that_topic_and_never_plain_http(queue):
+    policy = props(build(), f"{queue}Policy")
+    assert policy["Queues"] == [{"Ref": queue}]
+    allow, deny = policy["PolicyDocument"]["Statement"]
+    assert allow == {
         "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": ["sqs:SendMessage"],
-        "Resource": [{"Fn::GetAtt": ["Queue", "Arn"]}], "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": "Topic"}}},
+        "Resource": [{"Fn::GetAtt": [queue, "Arn"]}], "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": "Topic"}}},
     }
+    assert deny == {**DENY_PLAIN_HTTP, "Resource": [{"Fn::GetAtt": [queue, "Arn"]}]}
 
 
 # --- worker -----------------------------------------------------------------------------
@@ -194,12 +202,16 @@ def test_fanout_bucket_refuses_plain_http_and_the_worker_may_read_its_objects():
     assert grants(body)[("s3:GetObject", "s3:GetObjectVersion")] == [{"Fn::Sub": "${UploadBucket.Arn}/*"}]
 
 
-def test_fanout_access_logs_are_optional_with_a_reason():
-    assert skipped(build(s3_fanout={"enabled": True}), "UploadBucket") == ["CKV_AWS_18"]
-    logged = build(s3_fanout={"enabled": True, "access_log_bucket": "central-logs"})
+def test_fanout_bucket_logs_into_the_environments_log_bucket():
+    logged = render(messaging.build(make_env(messaging={"enabled": True, "s3_fanout": {"enabled": True}}, monitoring={"enabled": True})))
     assert skipped(logged, "UploadBucket") == []
     assert props(logged, "UploadBucket")["LoggingConfiguration"] == {
-        "DestinationBucketName": "central-logs", "LogFilePrefix": {"Fn::Sub": "s3-access/demo-test-uploads-${AWS::AccountId}/"}}
+        "DestinationBucketName": {"Ref": "LogBucketName"}, "LogFilePrefix": "s3/messaging-uploads/",
+        "TargetObjectKeyFormat": {"PartitionedPrefix": {"PartitionDateSource": "EventTime"}}}
+    # without the monitoring layer there is no log bucket, and the reason says exactly that
+    alone = build(s3_fanout={"enabled": True})["Resources"]["UploadBucket"]
+    assert alone["Metadata"]["checkov"]["skip"] == [
+        {"id": "CKV_AWS_18", "comment": "monitoring.enabled is false: the environment has no log bucket for S3 access logs"}]
 
 
 def test_no_fanout_means_no_bucket_and_no_topic_policy():
@@ -208,22 +220,16 @@ def test_no_fanout_means_no_bucket_and_no_topic_policy():
     assert not resources_of_type(body, "AWS::SNS::TopicPolicy")
 
 
-# --- alarm ---------------------------------------------------------------------------
+# --- alarms -------------------------------------------------------------------------
 
-def test_dead_letter_queue_alarm_notifies_the_alarm_topic():
-    body = build(dlq_alarm_threshold=3, alarm_emails=["ops@example.com", "oncall@example.org"])
-    _, alarm = only_resource(body, "AWS::CloudWatch::Alarm")
-    assert alarm["Properties"] | {"AlarmDescription": None} == {
-        "AlarmDescription": None, "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
-        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}],
-        "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 3,
-        "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching",
-        "AlarmActions": [{"Ref": "AlarmTopic"}], "OKActions": [{"Ref": "AlarmTopic"}],
-    }
-    emails = {r["Properties"]["Endpoint"]: r["Properties"] for r in resources_of_type(body, "AWS::SNS::Subscription").values()
-              if r["Properties"]["Protocol"] == "email"}
-    assert sorted(emails) == ["oncall@example.org", "ops@example.com"]
-    assert {p["TopicArn"]["Ref"] for p in emails.values()} == {"AlarmTopic"}
+def test_the_layers_alarms_notify_the_environments_topic_not_one_of_its_own():
+    body = build(alarms={"dead_letter_messages": 3})
+    assert [r["Properties"]["Protocol"] for r in resources_of_type(body, "AWS::SNS::Subscription").values()] == ["sqs"]
+    assert [k for k in resources_of_type(body, "AWS::SNS::Topic")] == ["Topic"]
+    alarm = props(body, "DeadLetterQueueAlarm")
+    assert alarm["Threshold"] == 3
+    assert alarm["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    assert "MessagingAlarmTopicArn" not in body["Outputs"]
 
 
 def test_outputs_are_the_contract():
@@ -241,7 +247,8 @@ def test_output_is_deterministic():
 
 def test_messaging_needs_no_other_layer():
     env = EnvConfig.model_validate({"project": "demo", "environment": "test", "region": "eu-west-1", "messaging": {"enabled": True}})
-    assert set(render(messaging.build(env))["Parameters"]) == {"TemplateBucket", "TemplatePrefix"}
+    # AlarmTopicArn has a default: alone, the alarms notify nobody until a topic is given
+    assert set(render(messaging.build(env))["Parameters"]) == {"TemplateBucket", "TemplatePrefix", "AlarmTopicArn"}
 
 
 def test_shipped_files_fan_out_and_prod_gives_the_worker_more_room():
@@ -259,7 +266,10 @@ def test_shipped_files_fan_out_and_prod_gives_the_worker_more_room():
     ({"worker": {"batch_size": 50}}, "messaging.worker", "batch_size above 10 needs batching_window_seconds"),
     ({"worker": {"max_concurrency": 1}}, "messaging.worker.max_concurrency", "greater than or equal to 2"),
     ({"worker": {"log_retention_days": 10}}, "messaging.worker.log_retention_days", "must be one of"),
-    ({"alarm_emails": ["ops"]}, "messaging.alarm_emails", "not an e-mail address: ops"),
+    ({"alarm_emails": ["ops@example.com"]}, "messaging", "alarm_emails moved to monitoring.alarm_emails"),
+    ({"dlq_alarm_threshold": 3}, "messaging", "dlq_alarm_threshold moved to messaging.alarms.dead_letter_messages"),
+    ({"s3_fanout": {"access_log_bucket": "logs"}}, "messaging.s3_fanout", "access_log_bucket moved to the environment's log bucket"),
+    ({"alarms": {"dead_letter_messages": 0}}, "messaging.alarms.dead_letter_messages", "greater than or equal to 1"),
     ({"s3_fanout": {"events": ["s3:ObjectCreated"]}}, "messaging.s3_fanout.events.0", "must be one of"),
     ({"s3_fanout": {"events": []}}, "messaging.s3_fanout.events", "at least one event type"),
 ])
@@ -281,14 +291,19 @@ def test_worker_in_the_vpc_needs_the_security_layer(tmp_path):
 SHAPES = {
     "default": {},
     "envelope-no-worker": {"raw_delivery": False, "worker": {"enabled": False}},
-    "fanout-logged-vpc": {"s3_fanout": {**FANOUT, "access_log_bucket": "central-logs"}, "alarm_emails": ["ops@example.com"],
+    "fanout-logged-vpc": {"s3_fanout": FANOUT, "monitoring": True,
                           "worker": {"vpc": True, "reserved_concurrency": 10, "batch_size": 1000, "batching_window_seconds": 30}},
     "fanout-plain": {"s3_fanout": {"enabled": True}},
 }
 
 
 def shapes() -> dict[str, object]:
-    return {name: messaging.build(make_env(messaging={"enabled": True, **fields})) for name, fields in SHAPES.items()}
+    built = {}
+    for name, fields in SHAPES.items():
+        fields = dict(fields)
+        monitoring = {"enabled": fields.pop("monitoring", False)}
+        built[name] = messaging.build(make_env(messaging={"enabled": True, **fields}, monitoring=monitoring))
+    return built
 
 
 def test_lint_clean_in_every_shape():
@@ -320,8 +335,8 @@ def test_worker_deploys_with_its_event_source_mapping(aws):
     the name the topic policy was written for.
 
     What moto does not emulate: running the function (it needs Docker),
-    Architectures, the queue policy, the topic policy, the subscription, the
-    bucket's notification and policy, and the alarm (skipped by moto's
+    Architectures, the queue policies, the topic policy, the subscription, the
+    bucket's notification and policy, and the alarms (skipped by moto's
     CloudFormation; checked on the JSON above)."""
     ids = deploy_network_and_security(aws, make_env())
     body = build(s3_fanout={"enabled": True}, worker={"batch_size": 5, "max_concurrency": 3, "vpc": True})

@@ -134,8 +134,8 @@ def test_flow_logs_off_builds_no_log_resources():
 def test_outputs_are_the_wiring_contract():
     body = build(interface_endpoints=["logs"])
     assert sorted(body["Outputs"]) == [
-        "EndpointSecurityGroupId", "NatPublicIps", "PrivateRouteTableIds", "PrivateSubnetIds", "PublicSubnetIds", "VpcCidr",
-        "VpcId",
+        "EndpointSecurityGroupId", "NatPublicIps", "NetworkAlarmNames", "PrivateRouteTableIds", "PrivateSubnetIds",
+        "PublicSubnetIds", "VpcCidr", "VpcId",
     ]
     assert body["Outputs"]["PrivateSubnetIds"]["Value"] == {"Fn::Join": [",", [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]]}
 

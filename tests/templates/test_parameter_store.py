@@ -15,7 +15,7 @@ from tests.templates.data_support import client, without_types
 
 
 @pytest.mark.parametrize(("layer", "lists"), [
-    (network, {"PublicSubnetIds", "PrivateSubnetIds", "PrivateRouteTableIds", "NatPublicIps"}),
+    (network, {"PublicSubnetIds", "PrivateSubnetIds", "PrivateRouteTableIds", "NatPublicIps", "NetworkAlarmNames"}),
     (security, set()),
 ])
 def test_every_output_is_also_a_parameter_under_the_layers_path(layer, lists):

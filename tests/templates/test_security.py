@@ -97,3 +97,42 @@ def test_open_admin_cidr_is_refused(cidr):
 def test_vpc_is_a_parameter_so_the_layer_deploys_alone():
     body = build()
     assert body["Parameters"]["VpcId"]["Type"] == "AWS::EC2::VPC::Id"
+
+
+# --- the load balancer behind CloudFront -------------------------------------------------
+
+FORWARDS = {"static": {"enabled": True, "api_path_pattern": "/api/*"}}
+
+
+def skipped(body, name):
+    return {s["id"]: s["comment"] for s in body["Resources"][name].get("Metadata", {}).get("checkov", {}).get("skip", [])}
+
+
+@pytest.mark.parametrize("listener, port", [("http", 80), ("https", 443)])
+def test_restricted_to_cloudfront_the_alb_admits_only_its_origin_facing_prefix_list_on_one_port(listener, port):
+    web = {"enabled": True, "listener": listener, "cloudfront_only": True}
+    extra = {"dns": {"enabled": True, "domain": "example.com", "records": {"www": "cloudfront"}}} if listener == "https" else {}
+    body = build(web=web, **FORWARDS, **extra)
+    (rule,) = body["Resources"]["AlbSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert (rule["FromPort"], rule["ToPort"], rule["SourcePrefixListId"]) == (port, port, {"Ref": "CloudFrontPrefixListId"})
+    assert "CidrIp" not in rule
+    parameter = body["Parameters"]["CloudFrontPrefixListId"]
+    assert parameter["Default"] == "pl-4fa04526"  # AWS's id of com.amazonaws.global.cloudfront.origin-facing in eu-west-1
+    assert skipped(body, "AlbSecurityGroup") == {}  # nothing is open to 0.0.0.0/0 any more
+
+
+def test_the_prefix_list_id_follows_the_region_or_the_parameter_file():
+    us = build(region="us-east-1", web={"enabled": True, "listener": "http"}, **FORWARDS)
+    assert us["Parameters"]["CloudFrontPrefixListId"]["Default"] == "pl-3b927c52"
+    given = build(web={"enabled": True, "listener": "http", "cloudfront_prefix_list_id": "pl-0123456789abcdef0"}, **FORWARDS)
+    assert given["Parameters"]["CloudFrontPrefixListId"]["Default"] == "pl-0123456789abcdef0"
+
+
+@pytest.mark.parametrize("listener, reason", [
+    ("https", "An internet-facing ALB takes HTTP only to answer it with a redirect to HTTPS (web.listener: https)"),
+    ("http", "web.listener: http: port 80 serves the site itself, in plain HTTP, because this environment has no certificate"),
+])
+def test_the_port_80_reason_is_true_for_the_listener_in_this_environment(listener, reason):
+    cert = {"certificate_arn": "arn:aws:acm:eu-west-1:111122223333:certificate/12345678-1234-1234-1234-123456789012"}
+    body = build(web={"enabled": True, "listener": listener, **(cert if listener == "https" else {})})
+    assert skipped(body, "AlbSecurityGroup") == {"CKV_AWS_260": reason}

@@ -267,33 +267,46 @@ def test_unreserved_function_says_why_in_its_metadata():
 
 # --- access logs ------------------------------------------------------------
 
-def test_access_logs_go_to_a_separate_private_bucket():
-    body = build(access_log_days=120)
+LOGGED = {"monitoring": {"enabled": True}}
+
+
+def access_logs_to(label: str) -> dict:
+    return {"DestinationBucketName": {"Ref": "LogBucketName"}, "LogFilePrefix": f"s3/{label}/",
+            "TargetObjectKeyFormat": {"PartitionedPrefix": {"PartitionDateSource": "EventTime"}}}
+
+
+def test_cloudfront_logs_go_to_a_private_bucket_with_acls_that_logs_its_own_access():
+    body = build(access_log_days=120, env=LOGGED)
     log_bucket = body["Resources"]["AccessLogBucket"]
     assert log_bucket["DeletionPolicy"] == "Retain"
     p = log_bucket["Properties"]
     assert p["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]}  # CloudFront delivers via ACL
     assert all(p["PublicAccessBlockConfiguration"].values())
     assert p["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 120
+    assert p["LoggingConfiguration"] == access_logs_to("static-cloudfront-logs")
     config = props(body, "Distribution")["DistributionConfig"]
     assert config["Logging"] == {"Bucket": {"Fn::GetAtt": ["AccessLogBucket", "DomainName"]}, "Prefix": "cloudfront/", "IncludeCookies": False}
-    assert props(body, "StaticBucket")["LoggingConfiguration"] == {"DestinationBucketName": {"Ref": "AccessLogBucket"}, "LogFilePrefix": "s3/"}
-    writes = statements(body, "AccessLogBucketPolicy")["S3ServerAccessLogsOfTheSiteBucket"]
-    assert writes["Principal"] == {"Service": ["logging.s3.amazonaws.com"]}
-    assert writes["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
-    assert "DenyWithoutTls" in statements(body, "AccessLogBucketPolicy")
+    assert list(statements(body, "AccessLogBucketPolicy")) == ["DenyWithoutTls"]
 
 
-def test_without_access_logs_there_is_no_log_bucket():
+def test_the_site_bucket_logs_into_the_environments_log_bucket():
+    body = build(access_logs=False, env=LOGGED)
+    assert props(body, "StaticBucket")["LoggingConfiguration"] == access_logs_to("static-site")
+    assert "checkov" not in body["Resources"]["StaticBucket"].get("Metadata", {})
+
+
+def test_without_access_logs_there_is_no_log_bucket_and_without_monitoring_no_access_log():
     body = build(access_logs=False)
     assert "AccessLogBucket" not in body["Resources"]
     assert "Logging" not in props(body, "Distribution")["DistributionConfig"]
     assert "LoggingConfiguration" not in props(body, "StaticBucket")
+    assert body["Resources"]["StaticBucket"]["Metadata"]["checkov"]["skip"] == [
+        {"id": "CKV_AWS_18", "comment": "monitoring.enabled is false: the environment has no log bucket for S3 access logs"}]
 
 
 def test_outputs_are_the_contract_with_other_layers():
     assert set(build()["Outputs"]) == {
-        "DistributionId", "DistributionDomainName", "DistributionArn", "StaticBucketName", "StaticBucketArn"}
+        "DistributionId", "DistributionDomainName", "DistributionArn", "StaticBucketName", "StaticBucketArn", "StaticAlarmNames"}
 
 
 def test_output_is_deterministic():
@@ -320,7 +333,7 @@ def test_bad_static_fields_name_the_field(tmp_path, fields, path, fragment):
 
 def test_static_needs_no_other_layer():
     env = EnvConfig.model_validate({"project": "demo", "environment": "test", "region": "eu-west-1", "static": {"enabled": True}})
-    assert set(render(static.build(env))["Parameters"]) == {"TemplateBucket", "TemplatePrefix", "CloudFrontWebAclArn"}
+    assert set(render(static.build(env))["Parameters"]) == {"TemplateBucket", "TemplatePrefix", "CloudFrontWebAclArn", "AlarmTopicArn"}
 
 
 # --- lint and the dependency cycle ----------------------------------------------
@@ -333,6 +346,9 @@ def test_lint_clean_in_every_shape_and_a_cycle_would_be_caught():
         "plain": make_env(static={"enabled": True, "access_logs": False, "reserved_concurrency": None}),
         "full": make_env(static={"enabled": True, "api_path_pattern": "/api/*", "invalidation_prefix": "a/"}, **DOMAIN),
         "us-east-1": make_env(region="us-east-1", static={"enabled": True}, **DOMAIN),
+        "us-east-1-waf": make_env(region="us-east-1", static={"enabled": True, "waf": {"enabled": True}}, **LOGGED),
+        "cloudfront-only": make_env(static={"enabled": True, "api_path_pattern": "/api/*"},
+                                    web={"enabled": True, "listener": "http"}, **LOGGED),
     }
     jobs = [(name, render_text(f"{name}.json", static.build(env)).text, env.region) for name, env in shapes.items()]
     cyclic = json.loads(jobs[0][1])
@@ -430,3 +446,79 @@ def test_static_layer_deploys_alone_through_a_change_set(aws):
         logGroupNamePrefix=resources["InvalidationLogGroup"]["PhysicalResourceId"])["logGroups"]
     assert [g["retentionInDays"] for g in groups] == [14]
     assert "AccessLogBucket" in resources
+
+
+# --- WAF and CloudFront's us-east-1 companion -------------------------------------------------
+
+WAF = {"waf": {"enabled": True, "rate_limit": 1000}}
+
+
+def test_outside_us_east_1_the_waf_and_the_5xx_alarm_live_in_a_companion_deployed_there():
+    env = make_env(static={"enabled": True, **WAF}, monitoring={"enabled": True, "alarm_emails": ["ops@example.com"]})
+    (name, companion), = static.companions(env).items()
+    body = render(companion)
+    assert name == "static-cloudfront" and body["Metadata"]["Strata"]["Region"] == "us-east-1"
+    acl = props(body, "CloudfrontWebAcl")
+    assert (acl["Scope"], acl["Name"]) == ("CLOUDFRONT", "demo-test-cloudfront")
+    assert acl["Rules"][3]["Statement"]["RateBasedStatement"]["Limit"] == 1000
+    assert body["Outputs"]["CloudFrontWebAclArn"]["Value"] == {"Fn::GetAtt": ["CloudfrontWebAcl", "Arn"]}
+    alarm = body["Resources"]["Cloudfront5xxRateAlarm"]
+    assert alarm["Condition"] == "HasDistribution"
+    assert alarm["Properties"]["Dimensions"] == [{"Name": "DistributionId", "Value": {"Ref": "DistributionId"}},
+                                                 {"Name": "Region", "Value": "Global"}]
+    assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]  # a topic of its own region
+    assert body["Parameters"]["DistributionId"]["Default"] == ""
+    assert [s["Properties"]["Endpoint"] for s in resources_of_type(body, "AWS::SNS::Subscription").values()] == ["ops@example.com"]
+    # the distribution takes the ACL through its parameter, which strata deploy feeds from the companion
+    distribution = render(static.build(env))
+    assert props(distribution, "Distribution")["DistributionConfig"]["WebACLId"] == {
+        "Fn::If": ["HasCloudFrontWebAcl", {"Ref": "CloudFrontWebAclArn"}, {"Ref": "AWS::NoValue"}]}
+    assert "static-cloudfront companion" in distribution["Parameters"]["CloudFrontWebAclArn"]["Description"]
+
+
+def test_in_us_east_1_the_distribution_has_its_acl_and_its_alarm_itself():
+    env = make_env(region="us-east-1", static={"enabled": True, **WAF})
+    assert static.companions(env) == {}
+    body = render(static.build(env))
+    assert props(body, "Distribution")["DistributionConfig"]["WebACLId"] == {"Fn::GetAtt": ["CloudfrontWebAcl", "Arn"]}
+    assert "CloudFrontWebAclArn" not in body["Parameters"]
+    assert props(body, "Cloudfront5xxRateAlarm")["Dimensions"][0] == {"Name": "DistributionId", "Value": {"Ref": "Distribution"}}
+
+
+def test_without_monitoring_the_companion_alarm_notifies_nobody_and_without_alarms_or_waf_there_is_no_companion():
+    body = render(static.companions(make_env(static={"enabled": True}))["static-cloudfront"])
+    assert "AlarmActions" not in props(body, "Cloudfront5xxRateAlarm")
+    assert resources_of_type(body, "AWS::SNS::Topic") == {}
+    assert static.companions(make_env(static={"enabled": True, "alarms": {"enabled": False}})) == {}
+
+
+def test_prod_runs_cloudfronts_waf():
+    from generator.build.config import load_config
+    from tests.helpers import REPO
+
+    assert load_config(REPO / "parameters" / "prod.yaml").static.waf.enabled
+
+
+def test_the_companion_lints_and_scans_clean(tmp_path):
+    from tests.helpers import checkov_failures, lint_findings
+
+    envs = {
+        "edge-waf-alarm": make_env(static={"enabled": True, **WAF}, monitoring={"enabled": True, "alarm_emails": ["a@b.co"]}),
+        "edge-count": make_env(static={"enabled": True, "waf": {"enabled": True, "mode": "count"}}),
+    }
+    built = {name: (static.companions(env)["static-cloudfront"], "us-east-1") for name, env in envs.items()}
+    assert lint_findings(built) == []
+    assert checkov_failures({n: t for n, (t, _) in built.items()}, tmp_path) == []
+
+
+# --- behind CloudFront, the load balancer checks a secret header -------------------------
+
+def test_cloudfront_sends_the_secret_header_the_restricted_load_balancer_checks():
+    body = build(api_path_pattern="/api/*", env={"web": {"enabled": True, "listener": "http"}})
+    (origin,) = [o for o in props(body, "Distribution")["DistributionConfig"]["Origins"] if "Fn::If" in o]
+    alb = origin["Fn::If"][1]
+    assert alb["OriginCustomHeaders"] == [{"HeaderName": "X-Origin-Verify",
+                                           "HeaderValue": {"Fn::Sub": "{{resolve:secretsmanager:${OriginVerifySecretArn}}}"}}]
+    assert "Default" not in body["Parameters"]["OriginVerifySecretArn"]  # the web layer's output, by name
+    open_alb = build(api_path_pattern="/api/*", env={"web": {"enabled": True, "listener": "http", "cloudfront_only": False}})
+    assert "OriginVerifySecretArn" not in open_alb["Parameters"]

@@ -221,7 +221,7 @@ def test_outputs_are_the_contract_with_other_layers():
     assert set(body["Outputs"]) == {
         "LoadBalancerArn", "LoadBalancerDnsName", "LoadBalancerHostedZoneId", "LoadBalancerFullName",
         "HttpListenerArn", "HttpsListenerArn", "TargetGroupArn", "TargetGroupFullName",
-        "ContainerTargetGroupArn", "ContainerTargetGroupFullName",
+        "ContainerTargetGroupArn", "ContainerTargetGroupFullName", "WebAlarmNames",
     }
     assert body["Outputs"]["LoadBalancerHostedZoneId"]["Value"] == {"Fn::GetAtt": ["LoadBalancer", "CanonicalHostedZoneID"]}
 
@@ -254,6 +254,13 @@ def test_bad_web_fields_name_the_field(tmp_path, fields, path, fragment):
 
 SHAPES = {
     "http": dict(web=HTTP),
+    "waf": dict(web={**HTTPS, "waf": {"enabled": True, "count_rules": ["SizeRestrictions_BODY"]}}),
+    "waf-count": dict(web={**HTTP, "waf": {"enabled": True, "mode": "count"}}),
+    "cloudfront-only-http": dict(web=HTTP, static={"enabled": True, "api_path_pattern": "/api/*"}, monitoring={"enabled": True}),
+    "cloudfront-only-https-both": dict(
+        web={"enabled": True, "cloudfront_only": True, "access_logs": {"enabled": True}}, dns={"enabled": True, "domain": "example.com", "records": {"www": "cloudfront"}},
+        static={"enabled": True, "api_path_pattern": "/api/*"}, compute={"enabled": True},
+        containers={"enabled": True, "path_patterns": ["/api/*"]}, monitoring={"enabled": True}),
     "https-compute": dict(web={**HTTPS, "deletion_protection": True}, compute={"enabled": True}),
     "https-logs-both": dict(web={**HTTPS, "access_logs": {"enabled": True}}, compute={"enabled": True},
                             containers={"enabled": True, "path_patterns": ["/api/*"]}),
@@ -316,3 +323,133 @@ def test_web_layer_deploys_alone_through_a_change_set(aws):
     (group,) = elb.describe_target_groups(TargetGroupArns=[group_arn])["TargetGroups"]
     assert (group["TargetType"], group["Port"], group["VpcId"]) == ("instance", 8000, ids["VpcId"])
     assert (group["HealthCheckPath"], group["UnhealthyThresholdCount"]) == ("/health", 3)
+
+
+# --- WAF ------------------------------------------------------------------------------
+
+def test_no_waf_unless_asked():
+    assert resources_of_type(build(), "AWS::WAFv2::WebACL") == {}
+
+
+def test_waf_guards_the_alb_with_aws_managed_rules_and_a_rate_limit_from_the_parameters():
+    body = build({**HTTPS, "waf": {"enabled": True, "rate_limit": 500, "rate_limit_window_seconds": 60}})
+    _, acl = only_resource(body, "AWS::WAFv2::WebACL")
+    p = acl["Properties"]
+    assert (p["Name"], p["Scope"], p["DefaultAction"]) == ("demo-test-web", "REGIONAL", {"Allow": {}})
+    groups = [r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in p["Rules"][:3]]
+    assert groups == ["AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"]
+    assert all(r["OverrideAction"] == {"None": {}} for r in p["Rules"][:3])
+    rate = p["Rules"][3]
+    assert rate["Statement"]["RateBasedStatement"] == {"Limit": 500, "AggregateKeyType": "IP", "EvaluationWindowSec": 60}
+    assert rate["Action"] == {"Block": {}}
+    assert [r["Priority"] for r in p["Rules"]] == [0, 1, 2, 3]
+    association = props(body, "WebAclAssociation")
+    assert association == {"ResourceArn": {"Ref": "LoadBalancer"}, "WebACLArn": {"Fn::GetAtt": ["WebWebAcl", "Arn"]}}
+
+
+def test_waf_count_mode_blocks_nothing_and_says_so():
+    body = build({**HTTPS, "waf": {"enabled": True, "mode": "count", "count_rules": ["SizeRestrictions_BODY"]}})
+    acl = body["Resources"]["WebWebAcl"]
+    rules = acl["Properties"]["Rules"]
+    assert all(r["OverrideAction"] == {"Count": {}} for r in rules[:3]) and rules[3]["Action"] == {"Count": {}}
+    assert rules[1]["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"] == [
+        {"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
+    assert "web.waf.mode is count" in skipped(acl)["CKV_AWS_192"]
+    assert "CKV_AWS_192" not in skipped(build({**HTTPS, "waf": {"enabled": True}})["Resources"]["WebWebAcl"])
+
+
+def test_waf_logs_requests_without_credentials_or_the_origin_secret():
+    body = build({**HTTPS, "waf": {"enabled": True, "log_retention_days": 14}})
+    group = props(body, "WebWafLogGroup")
+    assert (group["LogGroupName"], group["RetentionInDays"]) == ("aws-waf-logs-demo-test-web", 14)
+    logging = props(body, "WebWafLogging")
+    assert logging["ResourceArn"] == {"Fn::GetAtt": ["WebWebAcl", "Arn"]}
+    assert logging["LogDestinationConfigs"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${WebWafLogGroup}"}]
+    assert [f["SingleHeader"]["Name"] for f in logging["RedactedFields"]] == ["authorization", "cookie", "x-origin-verify"]
+
+
+def test_prod_runs_the_waf():
+    assert load_config(REPO / "parameters" / "prod.yaml").web.waf.enabled
+
+
+# --- restricted to CloudFront ------------------------------------------------------------
+
+FORWARDS = {"static": {"enabled": True, "api_path_pattern": "/api/*"}}
+
+
+@pytest.mark.parametrize("sections, restricted", [
+    ({"web": HTTP}, False),                                                  # no CloudFront
+    ({"web": HTTP, "static": {"enabled": True}}, False),                     # CloudFront sends nothing here
+    ({"web": HTTP, **FORWARDS}, True),                                       # dev: /api/* comes through CloudFront only
+    ({"web": {"enabled": True}, **FORWARDS, "dns": {"enabled": True, "domain": "example.com"}}, False),  # app.example.com -> ALB
+    ({"web": {"enabled": True, "cloudfront_only": False}, **FORWARDS}, False),
+    ({"web": {"enabled": True, "cloudfront_only": True}, **FORWARDS,
+      "dns": {"enabled": True, "domain": "example.com", "records": {"www": "cloudfront"}}}, True),
+])
+def test_cloudfront_only_is_on_exactly_when_cloudfront_is_the_way_in(sections, restricted):
+    assert web.cloudfront_only(make_env(**sections)) is restricted
+
+
+def test_restricted_listener_answers_403_unless_cloudfronts_secret_header_is_there():
+    body = build(HTTP, **FORWARDS)
+    (default,) = props(body, "HttpListener")["DefaultActions"]
+    assert default == {"Type": "fixed-response", "FixedResponseConfig": {
+        "StatusCode": "403", "ContentType": "text/plain", "MessageBody": "Forbidden"}}
+    rule = props(body, "OriginListenerRule")
+    assert rule["Conditions"] == [{"Field": "http-header", "HttpHeaderConfig": {
+        "HttpHeaderName": "X-Origin-Verify", "Values": [{"Fn::Sub": "{{resolve:secretsmanager:${OriginVerifySecret}}}"}]}}]
+    assert rule["Actions"] == [{"Type": "forward", "TargetGroupArn": {"Ref": "TargetGroup"}}]
+    secret = props(body, "OriginVerifySecret")
+    assert secret["GenerateSecretString"] == {"PasswordLength": 32, "ExcludePunctuation": True}
+    assert "SecretString" not in secret  # generated by Secrets Manager, never written in a file
+    assert body["Outputs"]["OriginVerifySecretArn"]["Value"] == {"Ref": "OriginVerifySecret"}
+
+
+def test_with_both_backends_the_container_rule_also_needs_the_header():
+    body = build({"enabled": True, "cloudfront_only": True}, compute={"enabled": True},
+                 containers={"enabled": True, "path_patterns": ["/api/*"]}, **FORWARDS,
+                 dns={"enabled": True, "domain": "example.com", "records": {"www": "cloudfront"}})
+    fields = [c["Field"] for c in props(body, "ContainerListenerRule")["Conditions"]]
+    assert fields == ["path-pattern", "http-header"]
+    assert props(body, "ContainerListenerRule")["Priority"] < props(body, "OriginListenerRule")["Priority"]
+    assert props(body, "HttpsListener")["DefaultActions"][0]["Type"] == "fixed-response"
+
+
+def test_open_load_balancers_keep_forwarding_and_have_no_secret():
+    body = build()
+    assert props(body, "HttpsListener")["DefaultActions"] == [{"Type": "forward", "TargetGroupArn": {"Ref": "TargetGroup"}}]
+    assert "OriginVerifySecret" not in body["Resources"] and "OriginListenerRule" not in body["Resources"]
+
+
+@pytest.mark.parametrize("sections, path, fragment", [
+    ({"web": {**HTTP, "cloudfront_only": True}}, "web.cloudfront_only", "nothing would reach the load balancer"),
+    ({"web": {"enabled": True, "cloudfront_only": True}, **FORWARDS, "dns": {"enabled": True, "domain": "example.com"}},
+     "web.cloudfront_only", "dns.records point app.example.com at the load balancer"),
+    ({"region": "eu-south-2", "web": HTTP, **FORWARDS}, "web.cloudfront_prefix_list_id", "in eu-south-2"),
+    ({"web": {**HTTP, "cloudfront_prefix_list_id": "pl-zz"}}, "web.cloudfront_prefix_list_id", "managed prefix list id"),
+])
+def test_a_restriction_that_cannot_work_is_refused(tmp_path, sections, path, fragment):
+    from tests.helpers import BASE_ENV, merge
+
+    data = merge(BASE_ENV, {"security": {"enabled": True}, **sections})
+    message = config_error(tmp_path, data)
+    assert f" {path}: " in message and fragment in message, message
+
+
+def test_an_unknown_regions_prefix_list_can_be_given():
+    env = make_env(region="eu-south-2", web={**HTTP, "cloudfront_prefix_list_id": "pl-0123456789abcdef0"}, **FORWARDS)
+    assert web.cloudfront_prefix_list(env) == "pl-0123456789abcdef0"
+
+
+# --- the access log bucket's own access logs -------------------------------------------------
+
+def test_the_alb_log_bucket_logs_its_own_access_into_the_environments_log_bucket():
+    body = build({**HTTPS, "access_logs": {"enabled": True}}, monitoring={"enabled": True})
+    bucket = body["Resources"]["AccessLogBucket"]
+    assert bucket["Properties"]["LoggingConfiguration"] == {
+        "DestinationBucketName": {"Ref": "LogBucketName"}, "LogFilePrefix": "s3/web-alb-logs/",
+        "TargetObjectKeyFormat": {"PartitionedPrefix": {"PartitionDateSource": "EventTime"}}}
+    assert skipped(bucket) == {}  # no suppression left: CKV_AWS_145 is no CloudFormation check, CKV_AWS_18 holds
+    off = build({**HTTPS, "access_logs": {"enabled": True}})["Resources"]["AccessLogBucket"]
+    assert skipped(off) == {"CKV_AWS_18": "monitoring.enabled is false: the environment has no log bucket for S3 access logs"}

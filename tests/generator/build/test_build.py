@@ -55,7 +55,8 @@ def test_manifest_lists_each_template_with_hash_size_and_counts(tmp_path):
     data = (env_dir / "network.json").read_bytes()
     assert entries["network.json"] == {
         "file": "network.json", "sha256": __import__("hashlib").sha256(data).hexdigest(), "bytes": len(data),
-        "resources": len(network["Resources"]), "parameters": 0, "outputs": len(network["Outputs"]),
+        # AlarmTopicArn: the NAT alarms' topic (no monitoring layer here, so a root parameter)
+        "resources": len(network["Resources"]), "parameters": 1, "outputs": len(network["Outputs"]),
     }
     assert entries["root.json"]["resources"] == 2
 
@@ -115,6 +116,9 @@ def test_build_reports_files_timings_and_costs(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "dev: wrote 3 templates and 0 artifacts" in printed
     assert "cost: 1 NAT gateway(s): about $43.07/month (730 h) fixed + $0.059/GB processed" in printed
+    # the default security group's rules stay (CloudFormation cannot remove them without a custom resource): said every time
+    (finding,) = [line for line in printed.splitlines() if line.startswith("  finding: ")]
+    assert "default security group" in finding and "Security Hub EC2.2" in finding and "AWS Config" in finding
 
 
 def test_layers_command_lists_every_layer_with_a_description(capsys):

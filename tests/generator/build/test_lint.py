@@ -78,10 +78,10 @@ def test_a_rule_is_suppressed_only_by_the_resources_own_metadata(linter):
 
 
 def test_cfn_lint_errors_and_warnings_are_findings(linter):
-    bad = template({"Vpc": VPC, "FlowLog": FLOW_LOG, "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"Bogus": 1}}})
+    bad = template({"Vpc": VPC, "FlowLog": FLOW_LOG, "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"Bogus": 1}}})
     [finding] = linter.lint("t.json", bad)
-    assert finding.rule == "E3002" and finding.resource == "Queue"
-    assert str(finding).startswith("t.json:") and " E3002 Queue: " in str(finding)
+    assert finding.rule == "E3002" and finding.resource == "Topic"
+    assert str(finding).startswith("t.json:") and " E3002 Topic: " in str(finding)
 
 
 def test_a_lint_finding_fails_the_build_naming_template_resource_and_rule(tmp_path, monkeypatch, capsys):
@@ -149,3 +149,60 @@ def test_network_and_security_are_lint_clean_over_the_option_matrix():
     env = make_env(security={"admin_cidr": "198.51.100.0/24"}, compute={"bastion": {"enabled": True}})
     jobs.append(("bastion/security.json", security.build(env).to_json(), "eu-west-1"))
     assert lint_templates(jobs) == []
+
+
+# --- E9060-E9062: the hardening the scanners asked for, kept by the lint gate ---------------------
+
+QUEUE = {"Type": "AWS::SQS::Queue", "Properties": {}}
+
+
+def queue_policy(statement_condition):
+    return {"Type": "AWS::SQS::QueuePolicy", "Properties": {"Queues": [{"Ref": "Queue"}], "PolicyDocument": {
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": {"Fn::GetAtt": ["Queue", "Arn"]},
+            "Condition": statement_condition,
+        }]}}}
+
+
+def test_e9060_every_queue_needs_a_policy_denying_plain_http(linter):
+    assert rule_ids(linter, template({"Queue": QUEUE})) == ["E9060"]
+    assert rule_ids(linter, template({"Queue": QUEUE, "Policy": queue_policy({"Bool": {"aws:SecureTransport": "false"}})})) == []
+    # a policy that denies something else does not count
+    assert rule_ids(linter, template({"Queue": QUEUE, "Policy": queue_policy({"Bool": {"aws:MultiFactorAuthPresent": "false"}})})) == ["E9060"]
+
+
+def test_e9061_every_subscription_needs_a_dead_letter_queue(linter):
+    subscription = {"Type": "AWS::SNS::Subscription", "Properties": {"TopicArn": {"Ref": "Topic"}, "Protocol": "email",
+                                                                     "Endpoint": "ops@example.com"}}
+    resources = {"Topic": {"Type": "AWS::SNS::Topic"}, "Sub": subscription}
+    assert rule_ids(linter, template(resources)) == ["E9061"]
+    subscription["Properties"]["RedrivePolicy"] = {"deadLetterTargetArn": "arn:aws:sqs:eu-west-1:111122223333:dlq"}
+    assert rule_ids(linter, template(resources)) == []
+
+
+@pytest.mark.parametrize("days, policies, rules", [
+    (365, {}, ["E9062"]),
+    (365, {"DeletionPolicy": "Retain"}, ["E9062", "W3011"]),  # cfn-lint's own W3011 wants both policies too
+    (365, {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}, []),
+    (90, {}, []),
+])
+def test_e9062_a_log_group_kept_long_is_retained(linter, days, policies, rules):
+    group = {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": days}, **policies}
+    assert rule_ids(linter, template({"Group": group})) == rules
+
+
+def test_the_shipped_templates_before_this_change_break_the_new_rules(linter):
+    """The golden network and messaging templates as they were: a year of
+    prod flow logs deleted with the stack (E9062); queues that take plain
+    HTTP (E9060) and a subscription that drops what it cannot deliver (E9061)."""
+    flow_logs = {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 365}}
+    assert rule_ids(linter, template({"FlowLogGroup": flow_logs})) == ["E9062"]
+    before = {
+        "Topic": {"Type": "AWS::SNS::Topic"}, "Queue": QUEUE,
+        "QueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {"Queues": [{"Ref": "Queue"}], "PolicyDocument": {
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                                                    "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["Queue", "Arn"]}}]}}},
+        "QueueSubscription": {"Type": "AWS::SNS::Subscription", "Properties": {
+            "TopicArn": {"Ref": "Topic"}, "Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["Queue", "Arn"]}}},
+    }
+    assert rule_ids(linter, template(before)) == ["E9060", "E9061"]

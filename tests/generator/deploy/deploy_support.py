@@ -41,7 +41,7 @@ def rebuild_dev(dev_out: Path, tmp_path: Path, edit) -> Path:
     data = yaml.safe_load(DEV_PARAMS.read_text())
     edit(data)
     params = tmp_path / "params"
-    params.mkdir()
+    params.mkdir(parents=True)
     (params / "dev.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     out_root = tmp_path / "out"
     shutil.copytree(dev_out.parent / ".cache", out_root / ".cache")

@@ -143,13 +143,23 @@ class _OneRegion:
 def test_a_cidr_change_set_is_refused_and_lists_what_data_stores_depend_on(dev_out, tmp_path):
     from generator.build.config import load_config
 
-    new_out = rebuild_dev(dev_out, tmp_path, lambda data: data["network"].update(cidr="10.20.0.0/16"))
+    # one stack only: without CloudFront's alarm dev has no us-east-1 companion to stub as well
+    def root_only(data):
+        data["static"]["alarms"] = {"enabled": False}
+
+    def new_cidr(data):
+        root_only(data)
+        data["network"].update(cidr="10.20.0.0/16")
+
+    old_out = rebuild_dev(dev_out, tmp_path / "old", root_only)
+    new_out = rebuild_dev(dev_out, tmp_path / "new", new_cidr)
     client, stubber = stubbed()
     deployer = Deployer(client, region=REGION, poll=0, echo=lambda line: None)
-    _stub_cidr_plan(stubber, dev_out)
+    _stub_cidr_plan(stubber, old_out)
     stubber.add_response("delete_change_set", {}, {"ChangeSetName": ROOT_CHANGE_SET})
     packaged = Packaged("b", "dev/", REGION, layout(read_build(new_out), "dev/"))
-    environment = Environment(load_config(DEV_PARAMS), _OneRegion(deployer), echo=lambda line: None)
+    environment = Environment(load_config(new_out.parent.parent / "params" / "dev.yaml"), _OneRegion(deployer),
+                              echo=lambda line: None)
     shown: list[Plan] = []
     with pytest.raises(Refused) as refused:
         environment.deploy(packaged, new_out, approve=lambda plan: pytest.fail("asked although refused"),
