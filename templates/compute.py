@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from troposphere import (
@@ -25,7 +25,7 @@ from troposphere.policies import AutoScalingRollingUpdate, AutoScalingScheduledA
 from generator.cfn.iam import grant, policy_document, service_role
 from generator.cfn.naming import logical_id
 from generator.cfn.resources import output, parameter, suppress
-from generator.cfn.sections import LayerSection, Section, reject_repeats
+from generator.cfn.sections import Ec2InstanceType, LayerSection, Section, Text, reject_repeats
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -99,7 +99,7 @@ class Spot(Section):
         "price-capacity-optimized", "capacity-optimized", "capacity-optimized-prioritized", "lowest-price"
     ] = "price-capacity-optimized"
     """How Spot capacity is picked from the pools: price-capacity-optimized is the least interrupted at a low price."""
-    extra_instance_types: list[str] = []
+    extra_instance_types: list[Ec2InstanceType] = []
     """More instance types to spread Spot over (with `instance_type`); more pools mean fewer interruptions."""
 
     @field_validator("extra_instance_types")
@@ -240,7 +240,7 @@ class BastionConfig(Section):
     """An SSH jump host in the first public subnet with a public IP, reachable on port 22 from
     `security.admin_cidr` only. Off by default: Session Manager reaches the private instances without
     an open port, a public address or SSH keys."""
-    instance_type: str = "t3.micro"
+    instance_type: Ec2InstanceType = "t3.micro"
     """Instance type of the bastion."""
     ami_parameter: str = DEFAULT_AMI_PARAMETER
     """Public SSM parameter holding the bastion's AMI id."""
@@ -267,7 +267,7 @@ MAINTENANCE_POLICIES = {
 
 
 class Config(LayerSection):
-    instance_type: str | None = "t3.micro"
+    instance_type: Ec2InstanceType | None = "t3.micro"
     """Instance type of the group. Leave empty and set `instance_requirements` to let Auto Scaling pick
     any type that matches vCPU and memory ranges (seed 001's advice)."""
     instance_requirements: InstanceRequirements | None = None
@@ -289,9 +289,10 @@ class Config(LayerSection):
     """One-minute EC2 metrics (billed) so scaling reacts within a minute instead of five."""
     root_volume_gib: int = Field(default=20, ge=8, le=16384)
     """Size of the encrypted gp3 root volume."""
-    user_data: str | None = None
-    """Shell script run at first boot (cloud-init), written into the template as is. With `network.nat:
-    none` it reaches only what the VPC endpoints serve: no package repositories on the internet."""
+    user_data: Annotated[str, Text(max_length=16384, multiline=True, any_plane=True)] | None = None
+    """Shell script run at first boot (cloud-init), written into the template as is (EC2 takes at most 16 KB).
+    With `network.nat: none` it reaches only what the VPC endpoints serve: no package repositories on the
+    internet."""
     session_manager: bool = True
     """Attach AmazonSSMManagedInstanceCore so Session Manager opens shells without SSH (seed 004).
     Without NAT, the network needs the ssm, ssmmessages and ec2messages endpoints."""

@@ -23,7 +23,7 @@ from generator.cfn import windows
 from generator.cfn.iam import service_role
 from generator.cfn.naming import logical_id
 from generator.cfn.resources import keep_data, output, parameter, suppress
-from generator.cfn.sections import LayerSection
+from generator.cfn.sections import DbInstanceClass, LayerSection
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -61,7 +61,7 @@ class Config(LayerSection):
     """Engine version, one of SUPPORTED_ENGINE_VERSIONS in templates/database.py (default: 16.8 for
     aurora-postgresql, 8.0.mysql_aurora.3.10.0 for aurora-mysql). Minor upgrades are not applied
     automatically: the version in this file is the version that runs."""
-    instance_class: str = "db.t4g.medium"
+    instance_class: DbInstanceClass = "db.t4g.medium"
     """Instance class of the writer and every reader (Aurora's smallest is db.t4g.medium / db.t3.medium)."""
     readers: int = Field(default=1, ge=0, le=MAX_READERS)
     """Reader instances besides the writer, placed in the AZs after the writer's, round robin. With 0

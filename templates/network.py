@@ -18,7 +18,7 @@ from generator.cfn.cidr import CidrPlanError, check_subnets, plan_subnets
 from generator.cfn.iam import grant, service_role
 from generator.cfn.naming import logical_id
 from generator.cfn.resources import NO_EGRESS, output, suppress
-from generator.cfn.sections import LayerSection, LogRetentionDays, Section, reject_repeats
+from generator.cfn.sections import EndpointService, Ipv4Cidr, LayerSection, LogRetentionDays, Section, reject_repeats
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -43,7 +43,7 @@ class FlowLogs(Section):
 
 
 class Config(LayerSection):
-    cidr: str = "10.0.0.0/16"
+    cidr: Ipv4Cidr = "10.0.0.0/16"
     """The VPC's IPv4 block, /16 to /28."""
     az_count: int = Field(default=2, ge=2, le=6)
     """Availability zones to spread over (2-6), picked with Fn::GetAZs so no AZ name is written down.
@@ -51,9 +51,9 @@ class Config(LayerSection):
     subnet_prefix: int | None = None
     """Size of every subnet (/N). Default: the VPC's prefix + 4 (a /16 gives /20 subnets, 4091 usable
     addresses each: AWS reserves 5 per subnet)."""
-    public_subnets: list[str] | None = None
+    public_subnets: list[Ipv4Cidr] | None = None
     """Explicit public subnet CIDRs, one per AZ, instead of the automatic plan."""
-    private_subnets: list[str] | None = None
+    private_subnets: list[Ipv4Cidr] | None = None
     """Explicit private subnet CIDRs, one per AZ, instead of the automatic plan."""
     nat: Literal["per_az", "single", "none"] = "single"
     """Outbound internet for private subnets: `per_az` (one NAT gateway per AZ, survives an AZ outage,
@@ -61,7 +61,7 @@ class Config(LayerSection):
     private subnet off) or `none` (no default route at all: reach AWS through endpoints only)."""
     gateway_endpoints: list[Literal["s3", "dynamodb"]] = ["s3", "dynamodb"]
     """Gateway endpoints on every private route table. They cost nothing."""
-    interface_endpoints: list[str] = []
+    interface_endpoints: list[EndpointService] = []
     """Interface endpoints (PrivateLink) in every private subnet with private DNS on, e.g.
     ecr.api, ecr.dkr, logs, secretsmanager, ssm, ssmmessages, ec2messages, sts. Billed per AZ-hour and GB."""
     flow_logs: FlowLogs = FlowLogs()
