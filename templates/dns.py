@@ -129,9 +129,11 @@ def build(env: EnvConfig) -> Template:
 def companions(env: EnvConfig) -> dict[str, Template]:
     """Outside us-east-1: a template to deploy in us-east-1 holding the
     certificate CloudFront needs, validated in the same hosted zone (Route 53
-    is global, so a us-east-1 stack can write the validation records)."""
+    is global, so a us-east-1 stack can write the validation records). Only
+    when a distribution uses it: the static layer on, with a record aliasing
+    CloudFront; otherwise nobody would read its output."""
     cfg: Config = env.dns
-    if env.region == CLOUDFRONT_CERTIFICATE_REGION:
+    if env.region == CLOUDFRONT_CERTIFICATE_REGION or not (env.static.enabled and record_names(env, "cloudfront")):
         return {}
     t = Template(Description=(
         f"{env.project} {env.environment}: ACM certificate for CloudFront. Deploy this stack in "

@@ -2,18 +2,148 @@
 
 Each rule is a function `(env) -> list[(field_path, message)]` listed in
 RULES; `check` runs them all. A section's own contradictions (min > max, a
-bad CIDR plan) belong in that section's validators, not here.
+bad CIDR plan) belong in that section's validators, not here. Rules that
+need the region (what it offers, by cfn-lint's lists in
+`generator.build.awsdata`) live here because a section does not know it.
+
+`ignored` lists settings nothing is built from (a section whose layer or
+feature is switched off): printed as warnings, not refused, because
+switching a layer off while keeping its settings is a normal edit.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from generator.build import awsdata
+from generator.cfn.sections import LayerSection, OfferedIn, Section, markers
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
 
 Problem = tuple[tuple, str]
+
+
+def sections_of(model: Section, path: tuple = (), enabled_only: bool = True) -> Iterator[tuple[tuple, Section]]:
+    """Every section inside `model` (through lists and mappings too), with
+    its path; below a switched-off layer or feature only when not `enabled_only`."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else [(None, value)]
+        for key, item in items:
+            if isinstance(item, Section):
+                loc = (*path, name) if key is None else (*path, name, key)
+                if not enabled_only or getattr(item, "enabled", True):
+                    yield loc, item
+                    yield from sections_of(item, loc, enabled_only)
+
+
+def _some_layer(env: EnvConfig) -> list[Problem]:
+    """A root stack nesting nothing has no resources, which CloudFormation refuses:
+    a file that enables no layer has nothing to build."""
+    layers = [name for name, info in type(env).model_fields.items()
+              if isinstance(info.annotation, type) and issubclass(info.annotation, LayerSection)]
+    if any(env.section(name).enabled for name in layers):
+        return []
+    return [((), f"enables no layer, so there is nothing to build: set enabled: true in at least one of "
+                 f"{', '.join(layers)}")]
+
+
+def _offered(kind: str, region: str, section: Section) -> frozenset[str]:
+    if kind == "ec2":
+        return awsdata.instance_types(region)
+    if kind == "elasticache":
+        return awsdata.cache_node_types(region)
+    return awsdata.db_instance_classes(region, getattr(section, "engine", ""))
+
+
+def _types_offered_in_region(env: EnvConfig) -> list[Problem]:
+    """Every field marked `OfferedIn` (instance types, DB classes, node types)
+    names a type the region offers, by cfn-lint's lists; a region cfn-lint
+    has no list for (the isolated ones) is not checked."""
+    problems = []
+    for loc, section in sections_of(env):
+        for name, info in type(section).model_fields.items():
+            for marker in markers(info, OfferedIn):
+                offered = _offered(marker.kind, env.region, section)
+                value = getattr(section, name)
+                items = enumerate(value) if isinstance(value, list) else [(None, value)]
+                for index, item in items:
+                    if offered and item is not None and item not in offered:
+                        close = difflib.get_close_matches(item, offered, n=3)
+                        problems.append((
+                            (*loc, name) if index is None else (*loc, name, index),
+                            f"{item} is not offered in {env.region} (cfn-lint's list of {marker.kind} types"
+                            f"{' for ' + section.engine if marker.kind == 'rds' else ''})"
+                            + (f"; did you mean {', '.join(close)}?" if close else ""),
+                        ))
+    return problems
+
+
+def _azs_in_region(env: EnvConfig) -> list[Problem]:
+    zones = awsdata.availability_zones().get(env.region)
+    if env.network.enabled and zones and env.network.az_count > zones:
+        return [(("network", "az_count"), f"{env.region} has {zones} availability zones; az_count "
+                                          f"{env.network.az_count} cannot be spread over them")]
+    return []
+
+
+def _explicit_subnets_listed(env: EnvConfig) -> list[Problem]:
+    """An empty list is not "plan them for me": that is leaving the field out."""
+    return [
+        (("network", name), f"lists no CIDRs: give one per AZ (az_count {env.network.az_count}), or leave "
+                            f"{name} out for the automatic plan")
+        for name in ("public_subnets", "private_subnets")
+        if env.network.enabled and getattr(env.network, name) == []
+    ]
+
+
+def _records_have_targets(env: EnvConfig) -> list[Problem]:
+    """A record the file asks for, pointing at a layer that is off, would simply not exist."""
+    if not env.dns.enabled or "records" not in env.dns.model_fields_set:
+        return []
+    layer = {"alb": "web", "cloudfront": "static"}
+    return [
+        (("dns", "records", name), f"points at {target} but {layer[target]}.enabled is false, so the record would "
+                                   f"not be created: enable {layer[target]} or remove the record")
+        for name, target in env.dns.records.items() if not env.section(layer[target]).enabled
+    ]
+
+
+def _flow_logs_on(env: EnvConfig) -> list[Problem]:
+    """Strata's lint gate refuses a VPC without flow logs (rule E9001, seeds 000/002/004): say so on the field."""
+    if env.network.enabled and not env.network.flow_logs.enabled:
+        return [(("network", "flow_logs", "enabled"), "must stay true: Strata's lint gate requires flow logs on "
+                                                       "every VPC (rule E9001); lower retention_days to keep them cheap")]
+    return []
+
+
+def ignored(env: EnvConfig) -> list[Problem]:
+    """Sections switched off (`enabled: false`, or a layer left off) whose
+    other settings the file still sets: nothing is built from them."""
+    found = []
+    for loc, section in sections_of(env, enabled_only=False):
+        if getattr(section, "enabled", True) or not _under_enabled(env, loc[:-1]):
+            continue
+        settings = sorted(section.model_fields_set - {"enabled"})
+        if settings:
+            found.append(((*loc, settings[0]), (
+                f"{', '.join(settings)} {'is' if len(settings) == 1 else 'are'} set but {'.'.join(map(str, loc))}"
+                f".enabled is false, so nothing is built from {'it' if len(settings) == 1 else 'them'}"
+            )))
+    return found
+
+
+def _under_enabled(env: EnvConfig, loc: tuple) -> bool:
+    """Every section on the way to `loc` is on (a warning for the outermost switched-off one only)."""
+    model: Any = env
+    for part in loc:
+        model = model[part] if isinstance(model, (dict, list)) else getattr(model, part)
+        if isinstance(model, Section) and not getattr(model, "enabled", True):
+            return False
+    return True
 
 
 def _wiring_needs_network(env: EnvConfig) -> list[Problem]:
@@ -214,6 +344,8 @@ RULES: list[Callable[[EnvConfig], list[Problem]]] = [
     _wiring_needs_network, _bastion_needs_admin_cidr, _bastion_needs_compute, _app_tier_needs_security,
     _https_needs_certificate, _load_balancer_metrics_need_web, _shared_load_balancer, _ecr_pull_needs_repository,
     _endpoints_without_nat, _data_tier_fits_security, _cdn_api_origin_reachable,
+    _some_layer, _types_offered_in_region, _azs_in_region, _explicit_subnets_listed, _records_have_targets,
+    _flow_logs_on,
 ]
 
 
