@@ -34,6 +34,15 @@ class ComposeError(Exception):
     """The enabled layers cannot be wired together; the message says which input or output."""
 
 
+class LayerBuildError(Exception):
+    """A layer's `build` (or troposphere under it) refused the values it was
+    given: `layer` says whose section they came from, `cause` what was refused."""
+
+    def __init__(self, layer: str, cause: Exception):
+        super().__init__(f"{layer}: {cause}")
+        self.layer, self.cause = layer, cause
+
+
 @dataclass
 class Layers:
     """The built templates of one environment: nested layer templates in
@@ -53,12 +62,32 @@ def build_layers(env: EnvConfig) -> Layers:
     `companions(env)` function), tagged with the environment's tags."""
     built = Layers()
     for layer in enabled_layers(env):
-        built.nested[layer.NAME] = layer.build(env)
-        for name, companion in getattr(layer, "companions", lambda _env: {})(env).items():
-            built.companions[name] = companion
+        try:
+            built.nested[layer.NAME] = layer.build(env)
+            for name, companion in getattr(layer, "companions", lambda _env: {})(env).items():
+                built.companions[name] = companion
+        except (ValueError, TypeError) as exc:  # troposphere's validators and limits raise these
+            raise LayerBuildError(layer.NAME, exc) from exc
     for template in (*built.nested.values(), *built.companions.values()):
         apply_tags(template, env.all_tags)
     return built
+
+
+def _root_fits(layers: Layers, lifted: int) -> None:
+    """The root passes up every layer output and takes every lifted input:
+    say so, per layer, before troposphere refuses the 201st."""
+    from generator.build.output import MAX_OUTPUTS, MAX_PARAMETERS
+
+    outputs = {name: len(t.outputs) for name, t in layers.nested.items()}
+    if sum(outputs.values()) > MAX_OUTPUTS:
+        shares = ", ".join(f"{name} {count}" for name, count in outputs.items() if count)
+        raise ComposeError(
+            f"the root stack would pass up {sum(outputs.values())} outputs ({shares}), over CloudFormation's "
+            f"limit of {MAX_OUTPUTS} per template: fewer items in the layers with the most"
+        )
+    if lifted + 2 > MAX_PARAMETERS:
+        raise ComposeError(f"the root stack would take {lifted + 2} parameters, over CloudFormation's limit of "
+                           f"{MAX_PARAMETERS} per template")
 
 
 def _producers(templates: dict[str, Template]) -> dict[str, str]:
@@ -160,6 +189,7 @@ def compose_root(env: EnvConfig, layers: Layers) -> Template:
     in dependency order, each Parameter fed by name; every layer output is
     passed up as a root Output of the same name."""
     wiring = _wire(layers.nested)
+    _root_fits(layers, len(wiring.lifted))
     root = Template(Description=f"{env.project} {env.environment}: root stack nesting {', '.join(layers.nested)}")
     template_location_parameters(root)
     for param_name, (_, param) in sorted(wiring.lifted.items()):
