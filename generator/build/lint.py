@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.build.checks import CHECKS_DIR
-from generator.build.uptodate import replace_atomically
+from generator.build.uptodate import file_lock, replace_atomically
 
 # Below this many templates to check, forking costs more than it saves.
 PARALLEL_THRESHOLD = 4
@@ -111,14 +111,13 @@ class LintCache:
 
     def save(self) -> None:
         """Add what passed to the file, keeping what other builds added since
-        it was read (two builds at once each keep the other's keys, but for a
-        save that lands between the other's read and write: a lost key costs
-        one re-lint, never a wrong result)."""
+        it was read: read, merge and replace under the file's lock, so two
+        builds at once each keep the other's keys."""
         if not self.path:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._passed |= LintCache(self.path)._passed
-        replace_atomically(self.path, json.dumps(sorted(self._passed)))
+        with file_lock(self.path.with_suffix(".lock")):
+            self._passed |= LintCache(self.path)._passed
+            replace_atomically(self.path, json.dumps(sorted(self._passed)))
 
 
 _linters: dict[str, Linter] = {}

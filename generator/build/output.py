@@ -25,7 +25,9 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
+
+from generator.build.uptodate import file_lock
 
 if TYPE_CHECKING:
     from troposphere import Template
@@ -134,23 +136,9 @@ def write_env(out_root: Path, environment: str, files: dict[str, bytes]) -> Path
     return final
 
 
-@contextlib.contextmanager
-def env_lock(out_root: Path, environment: str) -> Iterator[None]:
-    """Hold `out/.cache/<environment>.lock` exclusively (see the module docstring).
-    Where `fcntl` does not exist (Windows) builds are not serialised."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - POSIX only
-        yield
-        return
-    lock_dir = out_root / ".cache"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"{environment}.lock", "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def env_lock(out_root: Path, environment: str) -> contextlib.AbstractContextManager:
+    """Hold `out/.cache/<environment>.lock` exclusively (see the module docstring)."""
+    return file_lock(out_root / ".cache" / f"{environment}.lock")
 
 
 def out_root_problems(out_root: Path, environments: list[str]) -> list[str]:
@@ -164,8 +152,8 @@ def out_root_problems(out_root: Path, environments: list[str]) -> list[str]:
         return [f"--out {out_root}: {out_root / '.cache'} is a file, not the folder Strata keeps its caches in"]
     existing = next((p for p in (out_root, *out_root.parents) if p.exists()), Path("."))
     if not os.access(existing, os.W_OK | os.X_OK):
-        where = "it" if existing == out_root else f"{existing}, where it would be created,"
-        return [f"--out {out_root}: {where} is not writable"]
+        where = "" if existing == out_root else f" {existing}, where it would be created,"
+        return [f"--out {out_root}:{where} is not writable"]
     for path in (out_root / ".cache", *(out_root / name for name in environments)):
         if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
             return [f"--out {out_root}: {path} is not writable"]
