@@ -89,22 +89,26 @@ def _refused(exc: LayerBuildError, where: _Where) -> BuildError:
 
 def _unoffered_types(env: EnvConfig, templates: list[RenderedTemplate]) -> list[str]:
     """Resource types the region a template deploys to does not offer (cfn-lint's per-region lists)."""
-    missing: dict[str, set[str]] = {}
+    missing: dict[str, dict[str, set[str]]] = {}  # region -> resource type -> templates using it
     for rendered in templates:
         region = deploy_region(rendered.body, env.region)
         offered = awsdata.resource_types(region)
         for resource in rendered.body.get("Resources", {}).values():
             kind = resource.get("Type", "")
             if offered is not None and not kind.startswith("Custom::") and kind not in offered:
-                missing.setdefault(f"{kind} in {region}", set()).add(rendered.file.removesuffix(".json"))
-    if not missing:
-        return []
-    wanted = {r.get("Type", "") for t in templates if deploy_region(t.body, env.region) == env.region
-              for r in t.body.get("Resources", {}).values()}
-    fits = [r for r in awsdata.regions() if (awsdata.resource_types(r) or set()) >= wanted - {""}]
-    listed = "; ".join(f"{what} ({', '.join(sorted(users))})" for what, users in sorted(missing.items()))
-    return [f"{env.region} is not supported by the layers this file enables: no {listed}; regions that offer "
-            f"every resource type they use: {', '.join(fits) or 'none'}"]
+                missing.setdefault(region, {}).setdefault(kind, set()).add(rendered.file.removesuffix(".json"))
+    messages = []
+    for region, kinds in sorted(missing.items()):
+        used = {r.get("Type", "") for t in templates if deploy_region(t.body, env.region) == region
+                for r in t.body.get("Resources", {}).values()}
+        fits = [r for r in awsdata.regions() if (awsdata.resource_types(r) or set()) >= used]
+        users = sorted(set().union(*kinds.values()))
+        where = env.region if region == env.region else f"{region} (where {', '.join(users)} deploys)"
+        messages.append(
+            f"{where} is not supported by the layers this file enables: it has no {', '.join(sorted(kinds))} "
+            f"(used by {', '.join(users)}); regions that offer every resource type they use: {', '.join(fits) or 'none'}"
+        )
+    return messages
 
 
 def render_env(env: EnvConfig, where: _Where | None = None) -> EnvBuild:

@@ -223,7 +223,7 @@ def _tag_key(key: str) -> str:
     if key.lower().startswith("aws:"):
         raise ValueError("tag keys starting with aws: are reserved for AWS")
     if key in STRATA_TAG_KEYS:
-        raise ValueError(f"{key} is a tag Strata sets itself "
+        raise ValueError("is a tag Strata sets itself "
                          f"({'from project and environment' if key != 'Name' else 'on the resources that have a name'}); "
                          "remove it")
     return key
