@@ -61,7 +61,7 @@ class EnvConfig(Section):
     environment: str = Field(pattern=NAME_PATTERN, description="Environment name; must match the file name (dev.yaml -> dev).")
     region: str = Field(description="AWS region the stacks deploy to, e.g. eu-west-1 (one of the regions cfn-lint knows).")
     tags: Tags = Field(default_factory=dict, description=(
-        "Tags for every taggable resource (Project and Environment are added): keys 1-128 and values 1-256 "
+        "Tags for every taggable resource (Project and Environment are added): keys 1-127 and values 1-255 "
         "letters, digits, spaces and _ . : / = + - @, no aws: prefix, at most 47."))
     network: templates.network.Config = Field(default_factory=templates.network.Config)
     security: templates.security.Config = Field(default_factory=templates.security.Config)

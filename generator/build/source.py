@@ -83,6 +83,13 @@ class Source:
 
 def check_path(path: Path) -> None:
     """Refuse a path that is not a readable parameter file, naming what it is."""
+    try:
+        _check_path(path)
+    except OSError as exc:  # a folder on the way that cannot be searched, say
+        raise SourceError(f"cannot be read: {exc.strerror or exc}") from None
+
+
+def _check_path(path: Path) -> None:
     folder = path.parent
     if folder.exists() and not folder.is_dir():
         raise SourceError(f"the parameters folder {folder} is a file, not a folder")

@@ -202,6 +202,10 @@ MAX_TAGS_PER_RESOURCE = 50
 # (from `project` and `environment`), Name on the resources that carry one.
 STRATA_TAG_KEYS = ("Project", "Environment", "Name")
 MAX_USER_TAGS = MAX_TAGS_PER_RESOURCE - len(STRATA_TAG_KEYS)
+# AWS's general limits are 128 and 256 characters; ECR repositories (and VPC
+# endpoints, by their documentation) take one less. Every taggable resource
+# gets the file's tags, so the strictest limit is the one that holds.
+TAG_KEY_MAX, TAG_VALUE_MAX = 127, 255
 # The characters every AWS service accepts in tags (the pattern in
 # CloudFormation's resource schemas): letters, numbers, spaces and _ . : / = + - @.
 _TAG_CHARACTER = re.compile(r"[_.:/=+\-@ ]")
@@ -219,7 +223,7 @@ def _tag_text(text: str, what: str, max_length: int) -> str:
 
 
 def _tag_key(key: str) -> str:
-    _tag_text(key, "key", 128)
+    _tag_text(key, "key", TAG_KEY_MAX)
     if key.lower().startswith("aws:"):
         raise ValueError("tag keys starting with aws: are reserved for AWS")
     if key in STRATA_TAG_KEYS:
@@ -237,10 +241,10 @@ def _tag_count(tags: dict[str, str]) -> dict[str, str]:
 
 
 TagKey = Annotated[str, AfterValidator(_tag_key)]
-TagValue = Annotated[str, AfterValidator(lambda value: _tag_text(value, "value", 256))]
+TagValue = Annotated[str, AfterValidator(lambda value: _tag_text(value, "value", TAG_VALUE_MAX))]
 Tags = Annotated[dict[TagKey, TagValue], AfterValidator(_tag_count)]
-"""Tags as a mapping: every key and value within AWS's limits (1-128 and
-1-256 characters of the tag character set, no `aws:` prefix, none of the
+"""Tags as a mapping: every key and value within AWS's limits (1-127 and
+1-255 characters of the tag character set, no `aws:` prefix, none of the
 keys Strata sets), at most MAX_USER_TAGS of them. An empty value is refused:
 CloudFormation's own stack tags need 1 to 256 characters, and an empty
 value in a YAML file is far more often an unfinished edit than a choice."""

@@ -142,11 +142,13 @@ def shared_folder():
         yield folder
 
 
-def test_an_unreadable_parameter_file(shared_folder):
-    (shared_folder / FILE).chmod(0)
+@pytest.mark.parametrize("locked, reason", [(FILE, "permission denied"), ("parameters", "Permission denied")])
+def test_an_unreadable_parameter_file_or_folder(shared_folder, locked, reason):
+    (shared_folder / locked).chmod(0)
     result = as_nobody(["build", "--env", "dev"], shared_folder)
+    (shared_folder / locked).chmod(0o755)
     assert result.returncode == 1, result.stderr
-    assert result.stderr == f"strata build: failed\n{FILE}: cannot be read: permission denied\n"
+    assert result.stderr == f"strata build: failed\n{FILE}: cannot be read: {reason}\n"
 
 
 def test_an_out_folder_that_cannot_be_written_is_refused_before_linting(shared_folder):
@@ -227,9 +229,9 @@ def refusal(capsys, extra: str) -> str:
     ("tags:\n  Owner: team🚀\n", "12 tags.Owner: a tag value may hold letters, digits, spaces and _ . : / = + - @ only, not '🚀'"),
     ("tags:\n  🚀: team\n", "12 tags.🚀: a tag key may hold letters, digits, spaces and _ . : / = + - @ only, not '🚀'"),
     ("tags:\n  Owner: \"a\\x07b\"\n", "12 tags.Owner: a tag value may hold letters, digits, spaces and _ . : / = + - @ only, not U+0007"),
-    ("tags:\n  Owner: \"\"\n", "12 tags.Owner: a tag value is 1 to 256 characters; this one has 0"),
-    ("tags:\n  Owner: " + "v" * 257 + "\n", "12 tags.Owner: a tag value is 1 to 256 characters; this one has 257"),
-    ("tags:\n  " + "k" * 129 + ": v\n", "12 tags." + "k" * 61 + "...: a tag key is 1 to 128 characters; this one has 129"),
+    ("tags:\n  Owner: \"\"\n", "12 tags.Owner: a tag value is 1 to 255 characters; this one has 0"),
+    ("tags:\n  Owner: " + "v" * 256 + "\n", "12 tags.Owner: a tag value is 1 to 255 characters; this one has 256"),
+    ("tags:\n  " + "k" * 128 + ": v\n", "12 tags." + "k" * 61 + "...: a tag key is 1 to 127 characters; this one has 128"),
     ("tags:\n  aws:owner: me\n", "12 tags.aws:owner: tag keys starting with aws: are reserved for AWS"),
     ("tags:\n  Project: other\n", "12 tags.Project: is a tag Strata sets itself (from project and environment); remove it"),
     ("tags:\n  Environment: other\n", "12 tags.Environment: is a tag Strata sets itself (from project and environment); remove it"),
@@ -252,6 +254,9 @@ def test_a_bad_tag_is_one_schema_error_on_the_tag(project, capsys, extra, expect
      "14 containers.environment.GREETING: is 3000 characters long; at most 2048"),
     ("network2: x\n".replace("network2: x\n", "compute:\n  scaling:\n    scheduled:\n      - name: rush🚀\n        recurrence: '0 8 * * *'\n        min_size: 1\n"),
      "14 compute.scaling.scheduled.0.name: must be lower case letters, digits and hyphens, starting with a letter"),
+    # Names longer than AWS allows: a DNS name has at most 253 characters (its records' logical IDs would pass 255).
+    ("dns:\n  enabled: true\n  domain: " + ".".join(["a" * 63] * 4) + ".com\n",
+     "13 dns.domain: is 259 characters long; a DNS name has at most 253"),
 ])
 def test_strings_a_template_cannot_carry_are_refused_on_their_field(project, capsys, extra, expected):
     assert refusal(capsys, extra) == f"{FILE}:{expected}"

@@ -82,8 +82,8 @@ def test_numbers_are_finite(value):
     ({"aws:team": "x"}, "tags.aws:team.[key]", "tag keys starting with aws: are reserved for AWS"),
     ({"AWS:team": "x"}, "tags.AWS:team.[key]", "tag keys starting with aws: are reserved for AWS"),
     ({"Name": "x"}, "tags.Name.[key]", "is a tag Strata sets itself (on the resources that have a name); remove it"),
-    ({"Owner": ""}, "tags.Owner", "a tag value is 1 to 256 characters; this one has 0"),
-    ({"Owner": "ü" * 257}, "tags.Owner", "a tag value is 1 to 256 characters; this one has 257"),
+    ({"Owner": ""}, "tags.Owner", "a tag value is 1 to 255 characters; this one has 0"),
+    ({"Owner": "ü" * 256}, "tags.Owner", "a tag value is 1 to 255 characters; this one has 256"),
     ({"Owner": "a;b"}, "tags.Owner", "a tag value may hold letters, digits, spaces and _ . : / = + - @ only, not ';'"),
     ({f"T{i}": "v" for i in range(MAX_USER_TAGS + 1)}, "tags", "48 tags: AWS takes 50 per resource and Strata sets 3 "
                                                                "(Project, Environment, Name), so at most 47"),
@@ -124,3 +124,23 @@ def test_markers_are_found_inside_optional_and_list_annotations():
     assert markers(fields["node_types"], OfferedIn) == [OfferedIn("elasticache")]
     assert markers(fields["script"], Text) == [Text(max_length=100, multiline=True, any_plane=True)]
     assert markers(fields["label"], Text) == []
+
+
+def test_the_tag_limits_hold_for_every_resource_type_strata_tags():
+    """The strictest key and value lengths in cfn-lint's schemas of the resource types in the golden output."""
+    import json
+
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    from generator.cfn.sections import TAG_KEY_MAX, TAG_VALUE_MAX
+    from tests.golden import GOLDEN
+
+    types = {r["Type"] for f in GOLDEN.rglob("*.json") for r in json.loads(f.read_text()).get("Resources", {}).values()}
+    keys, values = [], []
+    for kind in types:
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", kind).schema
+        tags = schema["properties"].get("Tags", {}).get("items", {})
+        tag = schema.get("definitions", {}).get(tags.get("$ref", "").split("/")[-1], tags)
+        keys.append(tag.get("properties", {}).get("Key", {}).get("maxLength", 128))
+        values.append(tag.get("properties", {}).get("Value", {}).get("maxLength", 256))
+    assert (TAG_KEY_MAX, TAG_VALUE_MAX) == (min(keys), min(values))
