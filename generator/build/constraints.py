@@ -18,7 +18,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from generator.build import awsdata
-from generator.cfn.sections import LayerSection, OfferedIn, Section, markers
+from generator.cfn.sections import OfferedIn, Section, markers
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -38,17 +38,6 @@ def sections_of(model: Section, path: tuple = (), enabled_only: bool = True) -> 
                 if not enabled_only or getattr(item, "enabled", True):
                     yield loc, item
                     yield from sections_of(item, loc, enabled_only)
-
-
-def _some_layer(env: EnvConfig) -> list[Problem]:
-    """A root stack nesting nothing has no resources, which CloudFormation refuses:
-    a file that enables no layer has nothing to build."""
-    layers = [name for name, info in type(env).model_fields.items()
-              if isinstance(info.annotation, type) and issubclass(info.annotation, LayerSection)]
-    if any(env.section(name).enabled for name in layers):
-        return []
-    return [((), f"enables no layer, so there is nothing to build: set enabled: true in at least one of "
-                 f"{', '.join(layers)}")]
 
 
 def _offered(kind: str, region: str, section: Section) -> frozenset[str]:
@@ -344,7 +333,7 @@ RULES: list[Callable[[EnvConfig], list[Problem]]] = [
     _wiring_needs_network, _bastion_needs_admin_cidr, _bastion_needs_compute, _app_tier_needs_security,
     _https_needs_certificate, _load_balancer_metrics_need_web, _shared_load_balancer, _ecr_pull_needs_repository,
     _endpoints_without_nat, _data_tier_fits_security, _cdn_api_origin_reachable,
-    _some_layer, _types_offered_in_region, _azs_in_region, _explicit_subnets_listed, _records_have_targets,
+    _types_offered_in_region, _azs_in_region, _explicit_subnets_listed, _records_have_targets,
     _flow_logs_on,
 ]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.build import awsdata, uptodate
-from generator.build.compose import ComposeError, LayerBuildError, build_layers, compose_root
+from generator.build.compose import ComposeError, LayerBuildError, build_layers, compose_root, enabled_layers
 from generator.build.config import EnvConfig, Loaded, format_error, load
 from generator.build.lint import Finding, LintCache, LintService, lint_templates
 from generator.build.output import RenderedTemplate, check_limits, env_lock, manifest, render, write_env
@@ -157,8 +157,20 @@ def _finding_messages(findings: list[Finding]) -> list[str]:
     return shown
 
 
+def _nothing_to_build(env: EnvConfig) -> str | None:
+    """A root stack nesting nothing has no resources, which CloudFormation
+    refuses (and a placeholder resource would deploy a stack that does
+    nothing). A build-time rule: deploying an out/ built earlier needs no layer."""
+    if enabled_layers(env):
+        return None
+    return (f"enables no layer, so there is nothing to build: set enabled: true in at least one of "
+            f"{', '.join(LAYER_NAMES)}")
+
+
 def _load_and_render(path: Path) -> tuple[Loaded, EnvBuild]:
     loaded = load(path)
+    if (problem := _nothing_to_build(loaded.env)):
+        raise BuildError([format_error(path, loaded.lines, (), problem)])
     build = render_env(loaded.env, _Where(path, loaded.lines))
     build.warnings[:0] = loaded.warnings
     return loaded, build
