@@ -7,6 +7,8 @@ message on stderr), 2 bad command-line usage (argparse).
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -24,24 +26,74 @@ def _failures() -> tuple[type[Exception], ...]:
     return (ConfigError, ComposeError, BuildError, CidrPlanError, *ERRORS)
 
 
+ENV_NAME = re.compile(r"[a-z][a-z0-9-]{0,19}")
+
+
 def _param_files(args: argparse.Namespace) -> list[Path]:
     from generator import env_files
 
     params_dir = Path(args.params_dir)
+    if params_dir.exists() and not params_dir.is_dir():
+        raise _input_error([f"--params-dir {params_dir}: is a file, not a folder of parameter files"])
     if args.all:
         files = env_files(params_dir)
         if not files:
-            from generator.build.config import ConfigError
-
-            raise ConfigError([f"{params_dir}: no parameter files (*.yaml) found"])
+            others = sorted(p.name for p in params_dir.glob("*.yml")) if params_dir.is_dir() else []
+            hint = f" ({', '.join(others)}: Strata reads .yaml files, rename them)" if others else ""
+            raise _input_error([f"{params_dir}: no parameter files (*.yaml) found{hint}"])
         return files
+    if not ENV_NAME.fullmatch(args.env):
+        raise _input_error([f"--env {args.env}: must be an environment name like dev (lower-case letters, digits, "
+                            "hyphens), read from <params-dir>/<env>.yaml"])
     return [params_dir / f"{args.env}.yaml"]
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    from generator.build import uptodate
+def _input_error(messages: list[str]) -> Exception:
+    from generator.build.config import ConfigError
+
+    return ConfigError(messages)
+
+
+def _build_inputs(args: argparse.Namespace) -> tuple[list[Path], Path]:
+    """The parameter files and `--out`, checked before anything is built or
+    linted (standard library and PyYAML only: the up-to-date check follows)."""
+    from generator.build import output, source
 
     files, out = _param_files(args), Path(args.out)
+    problems = []
+    for file in files:
+        try:
+            source.check_path(file)
+        except source.SourceError as exc:
+            problems.append(f"{file}: {exc.message}")
+    problems += output.out_root_problems(out, [f.stem for f in files])
+    if problems:
+        raise _input_error(problems)
+    return files, out
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    if hasattr(sys.stderr, "reconfigure"):
+        # A message quotes what the file holds; a terminal that cannot show a character gets an escape.
+        sys.stderr.reconfigure(errors="backslashreplace")
+    try:
+        return _build(args)
+    except (KeyboardInterrupt, *_failures()):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        if os.environ.get("STRATA_DEBUG"):
+            raise
+        raise _input_error([
+            f"internal error while building {args.env if not args.all else 'every environment'}: "
+            f"{type(exc).__name__}: {str(exc)[:300]} (a bug in Strata: please report it with the parameter file; "
+            "STRATA_DEBUG=1 shows the traceback)"
+        ]) from None
+
+
+def _build(args: argparse.Namespace) -> int:
+    from generator.build import uptodate
+
+    files, out = _build_inputs(args)
     if not args.no_cache and all(uptodate.is_up_to_date(out, f.stem, f) for f in files):
         for f in files:
             print(f"{f.stem}: {out / f.stem} is up to date (no input changed since the last build)")

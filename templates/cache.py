@@ -31,7 +31,7 @@ from generator.cfn.kms import customer_key, use_key
 from generator.cfn.lambdas import function_code
 from generator.cfn.naming import logical_id
 from generator.cfn.resources import NO_EGRESS, keep_data, output, parameter, retain_long_logs, suppress
-from generator.cfn.sections import LayerSection, LogRetentionDays, Section
+from generator.cfn.sections import CacheNodeType, LayerSection, LogRetentionDays, Section
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -56,7 +56,7 @@ class Cluster(Section):
     engine_version: str | None = None
     """Engine version, one of SUPPORTED_ENGINE_VERSIONS in templates/cache.py (default: 8.0 for valkey,
     7.1 for redis)."""
-    node_type: str = "cache.t4g.micro"
+    node_type: CacheNodeType = "cache.t4g.micro"
     """Node type of the primary and the replicas."""
     replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     """Read replicas beside the primary. With 1 or more, the group is Multi-AZ with automatic failover

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from troposphere import GetAtt, Join, Ref, Sub, Template, autoscaling, cloudwatch, ec2, iam
@@ -24,7 +24,7 @@ from generator.cfn import alarms
 from generator.cfn.iam import grant, service_role
 from generator.cfn.naming import logical_id
 from generator.cfn.resources import output, parameter
-from generator.cfn.sections import LayerSection, Section, reject_repeats
+from generator.cfn.sections import Ec2InstanceType, LayerSection, Section, Text, reject_repeats
 from templates import app_tier, compute_access, compute_boot
 from templates.app_tier import MOUNT_PATH, RoleGrant, check_mount_path, role_grant
 
@@ -106,7 +106,7 @@ class Spot(Section):
         "price-capacity-optimized", "capacity-optimized", "capacity-optimized-prioritized", "lowest-price"
     ] = "price-capacity-optimized"
     """How Spot capacity is picked from the pools: price-capacity-optimized is the least interrupted at a low price."""
-    extra_instance_types: list[str] = []
+    extra_instance_types: list[Ec2InstanceType] = []
     """More instance types to spread Spot over (with `instance_type`); more pools mean fewer interruptions."""
 
     @field_validator("extra_instance_types")
@@ -247,7 +247,7 @@ class BastionConfig(Section):
     """An SSH jump host in the first public subnet with a public IP, reachable on port 22 from
     `security.admin_cidr` only. Off by default: Session Manager reaches the private instances without
     an open port, a public address or SSH keys."""
-    instance_type: str = "t3.micro"
+    instance_type: Ec2InstanceType = "t3.micro"
     """Instance type of the bastion."""
     ami_parameter: str = DEFAULT_AMI_PARAMETER
     """Public SSM parameter holding the bastion's AMI id."""
@@ -285,7 +285,7 @@ MAINTENANCE_POLICIES = {
 
 
 class Config(LayerSection):
-    instance_type: str | None = "t3.micro"
+    instance_type: Ec2InstanceType | None = "t3.micro"
     """Instance type of the group. Leave empty and set `instance_requirements` to let Auto Scaling pick
     any type that matches vCPU and memory ranges (seed 001's advice)."""
     instance_requirements: InstanceRequirements | None = None
@@ -307,11 +307,12 @@ class Config(LayerSection):
     """One-minute EC2 metrics (billed) so scaling reacts within a minute instead of five."""
     root_volume_gib: int = Field(default=20, ge=8, le=16384)
     """Size of the encrypted gp3 root volume."""
-    user_data: str | None = None
+    user_data: Annotated[str, Text(max_length=16384, multiline=True, any_plane=True)] | None = None
     """Script run at first boot (cloud-init), as written, after Strata's own part: the connection settings
-    in /etc/strata/app.env (for EnvironmentFile=) and the storage layer's file system mounted. With
-    `network.nat: none` it reaches only what the VPC endpoints serve: no package repositories on the
-    internet (the Amazon Linux ones are served from S3, through the S3 gateway endpoint)."""
+    in /etc/strata/app.env (for EnvironmentFile=) and the storage layer's file system mounted (EC2 takes
+    at most 16 KB of user data). With `network.nat: none` it reaches only what the VPC endpoints serve: no
+    package repositories on the internet (the Amazon Linux ones are served from S3, through the S3
+    gateway endpoint)."""
     session_manager: bool = True
     """Attach AmazonSSMManagedInstanceCore so Session Manager opens shells without SSH (seed 004).
     Without NAT, the network needs the ssm, ssmmessages and ec2messages endpoints."""

@@ -32,7 +32,7 @@ from generator.cfn import alarms, windows
 from generator.cfn.iam import service_role
 from generator.cfn.naming import logical_id
 from generator.cfn.resources import keep_data, output, parameter, suppress
-from generator.cfn.sections import LayerSection
+from generator.cfn.sections import DbInstanceClass, LayerSection
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -86,10 +86,10 @@ class Config(LayerSection):
     """Engine version, one of SUPPORTED_ENGINE_VERSIONS in templates/database.py (default: 16.8 for
     aurora-postgresql, 8.0.mysql_aurora.3.10.0 for aurora-mysql). Minor upgrades are not applied
     automatically: the version in this file is the version that runs."""
-    instance_class: str = "db.t4g.medium"
+    instance_class: DbInstanceClass = "db.t4g.medium"
     """Instance class of the writer (the first instance), and of the readers unless `reader_class` says
     otherwise (Aurora's smallest is db.t4g.medium / db.t3.medium)."""
-    reader_class: str | list[str] | None = None
+    reader_class: DbInstanceClass | list[DbInstanceClass] | None = None
     """Instance class of the readers: one class for all, or a list with one class per reader, in order.
     Empty: `instance_class`. Readers of the writer's class get promotion tier 1 and any other class tier
     2, so Aurora fails over to a writer-sized reader first. Change it before `instance_class` to resize

@@ -38,6 +38,7 @@ CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
 CLOUDFRONT_CERTIFICATE_TEMPLATE = "dns-cloudfront-certificate"
 CLOUDFRONT_CERTIFICATE_OUTPUT = "CloudFrontCertificateArn"
 _ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")
+MAX_NAME = 253  # characters of a DNS name in text form
 _LABEL = re.compile(r"^(\*|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
@@ -57,6 +58,8 @@ class Config(LayerSection):
     def _valid_domain(cls, domain: str | None) -> str | None:
         if domain is not None and (not _LABEL.match(domain) or "." not in domain):
             raise ValueError("must be a lower-case domain name like example.com")
+        if domain is not None and len(domain) > MAX_NAME:
+            raise ValueError(f"is {len(domain)} characters long; a DNS name has at most {MAX_NAME}")
         return domain
 
     @field_validator("records")
@@ -80,6 +83,10 @@ class Config(LayerSection):
             raise ValueError("dns.enabled needs dns.domain (without a domain, leave the layer off)")
         if self.hosted_zone_id and not self.domain:
             raise ValueError("dns.hosted_zone_id needs dns.domain (the zone's name)")
+        long = sorted(name for name in self.records if self.domain and len(f"{name}.{self.domain}") > MAX_NAME)
+        if long:
+            raise ValueError(f"records {', '.join(long)} under {self.domain} would be longer than the {MAX_NAME} "
+                             "characters a DNS name has at most")
         return self
 
 
@@ -134,9 +141,11 @@ def build(env: EnvConfig) -> Template:
 def companions(env: EnvConfig) -> dict[str, Template]:
     """Outside us-east-1: a template to deploy in us-east-1 holding the
     certificate CloudFront needs, validated in the same hosted zone (Route 53
-    is global, so a us-east-1 stack can write the validation records)."""
+    is global, so a us-east-1 stack can write the validation records). Only
+    when a distribution uses it: the static layer on, with a record aliasing
+    CloudFront; otherwise nobody would read its output."""
     cfg: Config = env.dns
-    if env.region == CLOUDFRONT_CERTIFICATE_REGION:
+    if env.region == CLOUDFRONT_CERTIFICATE_REGION or not (env.static.enabled and record_names(env, "cloudfront")):
         return {}
     t = Template(Description=(
         f"{env.project} {env.environment}: ACM certificate for CloudFront. Deploy this stack in "

@@ -20,7 +20,7 @@ from generator.cfn.cidr import CidrPlanError, check_subnets, plan_subnets
 from generator.cfn.iam import grant, service_role
 from generator.cfn.naming import logical_id
 from generator.cfn.resources import NO_EGRESS, output, publish_outputs, retain_long_logs, suppress
-from generator.cfn.sections import LayerSection, LogRetentionDays, Section, reject_repeats
+from generator.cfn.sections import EndpointService, Ipv4Cidr, LayerSection, LogRetentionDays, Section, reject_repeats
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -58,7 +58,7 @@ class Alarms(alarms.Timing):
 
 
 class Config(LayerSection):
-    cidr: str = "10.0.0.0/16"
+    cidr: Ipv4Cidr = "10.0.0.0/16"
     """The VPC's IPv4 block, /16 to /28."""
     az_count: int = Field(default=2, ge=2, le=6)
     """Availability zones to spread over (2-6), picked with Fn::GetAZs so no AZ name is written down.
@@ -66,9 +66,9 @@ class Config(LayerSection):
     subnet_prefix: int | None = None
     """Size of every subnet (/N). Default: the VPC's prefix + 4 (a /16 gives /20 subnets, 4091 usable
     addresses each: AWS reserves 5 per subnet)."""
-    public_subnets: list[str] | None = None
+    public_subnets: list[Ipv4Cidr] | None = None
     """Explicit public subnet CIDRs, one per AZ, instead of the automatic plan."""
-    private_subnets: list[str] | None = None
+    private_subnets: list[Ipv4Cidr] | None = None
     """Explicit private subnet CIDRs, one per AZ, instead of the automatic plan."""
     nat: Literal["per_az", "single", "none"] = "single"
     """Outbound internet for private subnets: `per_az` (one NAT gateway per AZ, survives an AZ outage,
@@ -79,7 +79,7 @@ class Config(LayerSection):
     public_gateway_endpoints: bool = False
     """Put the gateway endpoints on the public route table too, so hosts in the public subnets (a bastion)
     reach S3 and DynamoDB without the internet path. Free."""
-    interface_endpoints: list[str] = []
+    interface_endpoints: list[EndpointService] = []
     """Interface endpoints (PrivateLink) with private DNS on, e.g. ecr.api, ecr.dkr, logs, secretsmanager,
     ssm, ssmmessages, ec2messages, sts, sqs, sns. Billed per endpoint, per AZ it sits in, per hour, plus
     per GB."""

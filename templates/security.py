@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 from troposphere import GetAtt, Ref, Template, ec2
 
 from generator.cfn.resources import NO_EGRESS, output, parameter, publish_outputs, suppress
-from generator.cfn.sections import LayerSection
+from generator.cfn.sections import Ipv4Cidr, LayerSection
 from templates import web
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ ANYWHERE = "0.0.0.0/0"
 
 
 class Config(LayerSection):
-    admin_cidr: str | None = None
+    admin_cidr: Ipv4Cidr | None = None
     """Where SSH to the bastion may come from (e.g. an office's 203.0.113.0/24). Required when
     compute.bastion is enabled; a /0 is refused."""
     app_port: int = Field(default=8000, ge=1, le=65535)

@@ -35,6 +35,15 @@ class ComposeError(Exception):
     """The enabled layers cannot be wired together; the message says which input or output."""
 
 
+class LayerBuildError(Exception):
+    """A layer's `build` (or troposphere under it) refused the values it was
+    given: `layer` says whose section they came from, `cause` what was refused."""
+
+    def __init__(self, layer: str, cause: Exception):
+        super().__init__(f"{layer}: {cause}")
+        self.layer, self.cause = layer, cause
+
+
 @dataclass
 class Layers:
     """The built templates of one environment: nested layer templates in
@@ -57,9 +66,12 @@ def build_layers(env: EnvConfig) -> Layers:
     built = Layers()
     owner: dict[str, str] = {}
     for layer in enabled_layers(env):
-        built.nested[layer.NAME], owner[layer.NAME] = layer.build(env), layer.NAME
-        for name, companion in getattr(layer, "companions", lambda _env: {})(env).items():
-            built.companions[name], owner[name] = companion, layer.NAME
+        try:
+            built.nested[layer.NAME], owner[layer.NAME] = layer.build(env), layer.NAME
+            for name, companion in getattr(layer, "companions", lambda _env: {})(env).items():
+                built.companions[name], owner[name] = companion, layer.NAME
+        except (ValueError, TypeError) as exc:  # troposphere's validators and limits raise these
+            raise LayerBuildError(layer.NAME, exc) from exc
     everything = {**built.nested, **built.companions}
     produced_by = {out: owner[name] for name, t in everything.items() for out in t.outputs}
     for name, template in everything.items():
@@ -67,6 +79,23 @@ def build_layers(env: EnvConfig) -> Layers:
         launch_form(template, {p: produced_by[p] for p in template.parameters
                                if produced_by.get(p, owner[name]) != owner[name]}, LAYER_NAMES)
     return built
+
+
+def _root_fits(layers: Layers, lifted: int) -> None:
+    """The root passes up every layer output and takes every lifted input:
+    say so, per layer, before troposphere refuses the 201st."""
+    from generator.build.output import MAX_OUTPUTS, MAX_PARAMETERS
+
+    outputs = {name: len(t.outputs) for name, t in layers.nested.items()}
+    if sum(outputs.values()) > MAX_OUTPUTS:
+        shares = ", ".join(f"{name} {count}" for name, count in outputs.items() if count)
+        raise ComposeError(
+            f"the root stack would pass up {sum(outputs.values())} outputs ({shares}), over CloudFormation's "
+            f"limit of {MAX_OUTPUTS} per template: fewer items in the layers with the most"
+        )
+    if lifted + 2 > MAX_PARAMETERS:
+        raise ComposeError(f"the root stack would take {lifted + 2} parameters, over CloudFormation's limit of "
+                           f"{MAX_PARAMETERS} per template")
 
 
 def _producers(templates: dict[str, Template]) -> dict[str, str]:
@@ -159,6 +188,7 @@ def compose_root(env: EnvConfig, layers: Layers) -> Template:
     in dependency order, each Parameter fed by name; every layer output is
     passed up as a root Output of the same name."""
     wiring = _wire(layers.nested)
+    _root_fits(layers, len(wiring.lifted))
     root = Template(Description=f"{env.project} {env.environment}: root stack nesting {', '.join(layers.nested)}")
     template_location_parameters(root)
     for param_name, (_, param) in sorted(wiring.lifted.items()):

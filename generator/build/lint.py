@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.build.checks import CHECKS_DIR
+from generator.build.uptodate import file_lock, replace_atomically
 
 # Below this many templates to check, forking costs more than it saves.
 PARALLEL_THRESHOLD = 4
@@ -109,12 +110,14 @@ class LintCache:
         self._passed.update(keys)
 
     def save(self) -> None:
+        """Add what passed to the file, keeping what other builds added since
+        it was read: read, merge and replace under the file's lock, so two
+        builds at once each keep the other's keys."""
         if not self.path:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted(self._passed)))
-        os.replace(tmp, self.path)
+        with file_lock(self.path.with_suffix(".lock")):
+            self._passed |= LintCache(self.path)._passed
+            replace_atomically(self.path, json.dumps(sorted(self._passed)))
 
 
 _linters: dict[str, Linter] = {}
@@ -187,16 +190,18 @@ class LintService:
 
 
 def _regions_named_in(param_files: list[Path]) -> list[str]:
-    """Best effort: the `region` of each parameter file (a bad file is the config loader's to report)."""
-    import yaml
+    """Best effort: the `region` of each parameter file, read with the same
+    caps as the config loader (a bad file is the loader's to report)."""
+    from generator.build import awsdata, source
 
     regions = set()
     for path in param_files:
         try:
-            region = yaml.safe_load(Path(path).read_text()).get("region")
-        except Exception:  # noqa: BLE001 - only a warm-up hint
+            data = source.load(path).data
+        except source.SourceError:
             continue
-        if isinstance(region, str):
+        region = data.get("region") if isinstance(data, dict) else None
+        if isinstance(region, str) and region in awsdata.regions():
             regions.add(region)
     return sorted(regions)
 

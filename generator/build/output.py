@@ -3,10 +3,21 @@
 The folder is built beside its final place and swapped in with renames, so a
 failed or interrupted build never leaves a half-written `out/<env>/`: either
 the old folder or the new one is there, whole.
+
+Two builds of one environment at once (a developer and an editor's save
+hook) take turns for the swap: `env_lock` holds an advisory lock
+(`flock`) on `out/.cache/<env>.lock` around writing the folder and recording
+what was written. A lock rather than a retry, because a retry cannot tell
+"the other build moved the folder" from a real failure, and the kernel
+drops an flock when its holder dies, so no stale lock is ever left to clean
+up. Each build renders and lints on its own and only waits for the other's
+swap, a few milliseconds. Standard library only: `strata build` checks
+`--out` with it before any heavy import.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -14,14 +25,19 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from troposphere import Template
+from generator.build.uptodate import file_lock
+
+if TYPE_CHECKING:
+    from troposphere import Template
 
 MAX_TEMPLATE_BYTES = 1_000_000   # template in S3
 INLINE_TEMPLATE_BYTES = 51_200    # TemplateBody sent inline
 MAX_RESOURCES = 500
 MAX_PARAMETERS = 200
 MAX_OUTPUTS = 200
+MAX_TAGS = 50                     # per resource, keys starting with aws: not counted
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,13 @@ def check_limits(rendered: RenderedTemplate) -> tuple[list[str], list[str]]:
         )
         if value > limit
     ]
+    for name, resource in body.get("Resources", {}).items():
+        tags = (resource.get("Properties") or {}).get("Tags")
+        keys = [t.get("Key") for t in tags if isinstance(t, dict)] if isinstance(tags, list) else list(tags or {})
+        counted = [k for k in keys if not str(k).startswith("aws:")]  # AWS's own tags do not count
+        if len(counted) > MAX_TAGS:
+            errors.append(f"{rendered.file}: {name} would carry {len(counted)} tags, over AWS's limit of {MAX_TAGS} "
+                          "per resource")
     warnings = []
     if size > INLINE_TEMPLATE_BYTES:
         warnings.append(
@@ -111,3 +134,27 @@ def write_env(out_root: Path, environment: str, files: dict[str, bytes]) -> Path
     if retired:
         shutil.rmtree(retired, ignore_errors=True)
     return final
+
+
+def env_lock(out_root: Path, environment: str) -> contextlib.AbstractContextManager:
+    """Hold `out/.cache/<environment>.lock` exclusively (see the module docstring)."""
+    return file_lock(out_root / ".cache" / f"{environment}.lock")
+
+
+def out_root_problems(out_root: Path, environments: list[str]) -> list[str]:
+    """Why `--out` cannot receive a build of `environments`, checked before
+    anything is built or linted: it (or its `.cache`) is a file, or a folder
+    the write changes (the nearest existing one on its path, `.cache`, each
+    `<env>/` it replaces: moving a folder aside rewrites its `..`) cannot be written."""
+    if out_root.exists() and not out_root.is_dir():
+        return [f"--out {out_root}: is a file, not a folder"]
+    if (out_root / ".cache").exists() and not (out_root / ".cache").is_dir():
+        return [f"--out {out_root}: {out_root / '.cache'} is a file, not the folder Strata keeps its caches in"]
+    existing = next((p for p in (out_root, *out_root.parents) if p.exists()), Path("."))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == out_root else f" {existing}, where it would be created,"
+        return [f"--out {out_root}:{where} is not writable"]
+    for path in (out_root / ".cache", *(out_root / name for name in environments)):
+        if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+            return [f"--out {out_root}: {path} is not writable"]
+    return []

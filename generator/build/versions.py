@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field, ValidationError
 
-from generator.build.config import ConfigError, format_error, line_index
+from generator.build import source
+from generator.build.config import ConfigError, format_error
 from generator.cfn.sections import Section
 from templates.catalog import SEMVER
 
@@ -94,12 +94,14 @@ def load(path: Path | str, environment: str) -> History:
     path = Path(path)
     if not path.is_file():
         return History(environment=environment)
-    text = path.read_text(encoding="utf-8")
     try:
-        node, data = yaml.compose(text, Loader=yaml.SafeLoader), json.loads(text)
-    except (yaml.YAMLError, ValueError) as exc:
+        text = source.decode(source.read_bytes(path))
+        json.loads(text)  # JSON is YAML; the reader below gives the lines and its caps
+        data, lines, _ = source.parse(text)
+    except source.SourceError as exc:
+        raise ConfigError([f"{path}{f':{exc.line}' if exc.line else ''}: {exc.message}"]) from None
+    except ValueError as exc:
         raise ConfigError([f"{path}: not valid JSON: {exc}"]) from None
-    lines = line_index(node) if node else {}
     try:
         history = History.model_validate(data)
     except ValidationError as exc:

@@ -7,18 +7,27 @@ the parameter file could shift, never of anything random.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
+MAX_LOGICAL_ID = 255  # CloudFormation's limit
+
+
 def logical_id(*parts: object) -> str:
     """CamelCase alphanumeric ID from name parts: ("private", "subnet", 1) -> "PrivateSubnet1",
-    ("ecr.api", "endpoint") -> "EcrApiEndpoint". CloudFormation allows only [A-Za-z0-9]."""
+    ("ecr.api", "endpoint") -> "EcrApiEndpoint". CloudFormation allows only [A-Za-z0-9], at most
+    255 of them: a longer ID (names from a parameter file can be long) keeps its first 247
+    characters and ends in 8 hex digits of its sha256, so it stays stable and unique."""
     words = [w for part in parts for w in _WORD.findall(str(part))]
     if not words:
         raise ValueError(f"no alphanumeric characters in logical id parts {parts!r}")
-    return "".join(w[:1].upper() + w[1:] for w in words)
+    name = "".join(w[:1].upper() + w[1:] for w in words)
+    if len(name) > MAX_LOGICAL_ID:
+        name = name[:MAX_LOGICAL_ID - 8] + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return name
 
 
 def physical_name(project: str, environment: str, *parts: str, max_length: int = 63) -> str:

@@ -20,6 +20,7 @@ from tests.templates.test_static import STAND_IN_DOMAIN, without_cloudfront
 
 DOMAIN = {"enabled": True, "domain": "example.com"}
 EXISTING = "Z0123456789ABCDEFGHIJ"
+STATIC = {"enabled": True}
 
 
 def build(region: str = "eu-west-1", **dns_fields) -> dict:
@@ -78,7 +79,7 @@ def test_in_us_east_1_one_certificate_serves_the_alb_and_cloudfront():
 
 
 def test_outside_us_east_1_a_companion_template_holds_the_cloudfront_certificate():
-    (name, companion), = dns.companions(make_env(dns=DOMAIN)).items()
+    (name, companion), = dns.companions(make_env(dns=DOMAIN, static=STATIC)).items()
     assert name == "dns-cloudfront-certificate"
     body = render(companion)
     assert "us-east-1" in body["Description"] and "HostedZoneId" in body["Description"]
@@ -90,8 +91,17 @@ def test_outside_us_east_1_a_companion_template_holds_the_cloudfront_certificate
     assert body["Outputs"]["CloudFrontCertificateArn"]["Value"] == {"Ref": "CloudFrontCertificate"}
 
 
+@pytest.mark.parametrize("sections", [
+    {"static": {"enabled": False}},
+    {"static": STATIC, "dns": {**DOMAIN, "records": {"app": "alb"}}},
+])
+def test_no_companion_when_no_distribution_uses_the_certificate(sections):
+    # A certificate nobody aliases would be one more stack to deploy in us-east-1 for nothing.
+    assert dns.companions(make_env(**{"dns": DOMAIN, **sections})) == {}
+
+
 def test_companion_defaults_to_an_existing_zone():
-    (companion,) = dns.companions(make_env(dns={**DOMAIN, "hosted_zone_id": EXISTING})).values()
+    (companion,) = dns.companions(make_env(dns={**DOMAIN, "hosted_zone_id": EXISTING}, static=STATIC)).values()
     assert render(companion)["Parameters"]["HostedZoneId"]["Default"] == EXISTING
 
 
@@ -169,7 +179,7 @@ def test_lint_clean_for_new_and_existing_zones_and_the_companion():
     jobs = []
     for label, fields, region in (("new", {}, "eu-west-1"), ("existing", {"hosted_zone_id": EXISTING}, "eu-west-1"),
                                   ("us-east-1", {}, "us-east-1")):
-        env = make_env(region=region, dns={**DOMAIN, **fields})
+        env = make_env(region=region, dns={**DOMAIN, **fields}, static=STATIC)
         jobs.append((label, render_text("d.json", dns.build(env)).text, region))
         for name, companion in dns.companions(env).items():
             jobs.append((f"{label}/{name}", render_text("c.json", companion).text, "us-east-1"))

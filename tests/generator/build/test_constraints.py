@@ -118,7 +118,7 @@ def test_devs_nat_and_endpoints_are_the_cheaper_choice_its_comment_shows():
     assert (env.network.nat, env.network.interface_endpoints) == ("single", [])
     assert constraints.check(env) == []
     without_nat = EnvConfig.model_validate(merge(yaml.safe_load(text), {"network": {"nat": "none"}}))
-    needed = sorted(n for n in constraints._endpoint_needs(without_nat) if n not in ("s3", "dynamodb"))
+    needed = sorted(n for n in constraints.endpoints._endpoint_needs(without_nat) if n not in ("s3", "dynamodb"))
     assert needed == ["ecr.api", "ecr.dkr", "logs", "secretsmanager", "sns", "sqs"]
     for hours in (730, 720):
         nat = NAT_HOURLY * hours

@@ -13,6 +13,13 @@ def test_logical_ids_are_camel_case_alphanumeric():
     assert logical_id("ecr.api", "endpoint") == "EcrApiEndpoint"
 
 
+def test_long_logical_ids_are_cut_to_cloudformations_255_and_stay_unique():
+    long_a, long_b = logical_id("a" * 300, "record"), logical_id("a" * 300, "other")
+    assert len(long_a) == len(long_b) == 255 and long_a != long_b and long_a[:247] == long_b[:247]
+    assert logical_id("a" * 300, "record") == long_a
+    assert logical_id("x" * 255) == "X" + "x" * 254
+
+
 def test_physical_names_are_lower_case_and_capped():
     assert physical_name("Demo", "dev", "App Logs") == "demo-dev-app-logs"
     assert len(physical_name("p" * 40, "e" * 40, "x")) == 63
