@@ -5,7 +5,10 @@ included, as a user pays them) into a scratch out/ folder:
 - cold: no lint cache, so every template is linted;
 - warm: a second build with nothing changed, so the cache skips the lint.
 Then, in-process, seconds per template: generation (troposphere + awacs)
-versus lint (one shared cfn-lint Runner), so the two costs are separate.
+versus lint (one shared cfn-lint Runner with Strata's rules, and AWS's Guard
+rules, shown apart too), so the costs are separate; and the steps a build
+adds beside linting: the environment view, the architecture rules on it, the
+cost estimate and the diagram (DOT and its layout).
 
     python bench/build.py [--env dev] [--repeat 3] [--params-dir parameters]
 
@@ -15,6 +18,7 @@ Goals (issue 2): dev cold well under 2 s on 2 cores, warm no-change under 0.5 s.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -49,8 +53,35 @@ def command_timings(args: list[str], repeat: int) -> tuple[float, float]:
     return statistics.median(cold), statistics.median(warm)
 
 
-def per_template(env_name: str, params_dir: Path) -> list[tuple[str, float, float]]:
-    """(template, generation seconds, lint seconds) for one environment, in-process."""
+def steps(env_name: str, params_dir: Path) -> list[tuple[str, float]]:
+    """(step, seconds) of what a build does beside generating and linting, in-process, warm."""
+    from generator.build import cost, diagram
+    from generator.build.config import load_config
+    from generator.build.environment import flatten
+    from generator.build.lint import Linter
+    from generator.build.pipeline import environment_job, render_env
+
+    built = render_env(load_config(params_dir / f"{env_name}.yaml"))
+    linter = Linter(built.env.region)
+    name, text, _, _ = environment_job(built)
+    linter.check(name, text)  # loads Strata's rules once, as the lint child does at its first environment job
+    rows = []
+    for label, step in (
+        ("environment view (flatten)", lambda: flatten(built.bodies)),
+        ("architecture rules on the environment", lambda: linter.check(name, text)),
+        ("cost estimate (with NAT alternatives)", lambda: cost.files(cost.for_build(built.env, built.bodies))),
+        ("diagram: DOT", lambda: diagram.to_dot(diagram.from_view(built.view, built.env.region))),
+        ("diagram: layout to SVG (child process)", lambda: diagram.render(diagram.to_dot(diagram.from_view(built.view, built.env.region)))),
+    ):
+        started = time.perf_counter()
+        step()
+        rows.append((label, time.perf_counter() - started))
+    return rows
+
+
+def per_template(env_name: str, params_dir: Path) -> list[tuple[str, float, float, float]]:
+    """(template, generation seconds, lint seconds, of which Guard) for one environment, in-process."""
+    from generator.build import guard
     from generator.build.compose import build_layers, compose_root, enabled_layers
     from generator.build.config import load_config
     from generator.build.lint import Linter
@@ -66,12 +97,16 @@ def per_template(env_name: str, params_dir: Path) -> list[tuple[str, float, floa
         text = template.to_json(indent=2, sort_keys=True)
         generated = time.perf_counter()
         linter.lint(f"{layer.NAME}.json", text)
-        rows.append((f"{layer.NAME}.json", generated - started, time.perf_counter() - generated))
+        linted = time.perf_counter()
+        guard.check_template(f"{layer.NAME}.json", json.loads(text))
+        rows.append((f"{layer.NAME}.json", generated - started, linted - generated, time.perf_counter() - linted))
     started = time.perf_counter()
     root_text = compose_root(env, build_layers(env)).to_json(indent=2, sort_keys=True)
     generated = time.perf_counter()
     linter.lint("root.json", root_text)
-    rows.append(("root.json (all layers rebuilt + composed)", generated - started, time.perf_counter() - generated))
+    linted = time.perf_counter()
+    guard.check_template("root.json", json.loads(root_text))
+    rows.append(("root.json (all layers rebuilt + composed)", generated - started, linted - generated, time.perf_counter() - linted))
     return rows
 
 
@@ -97,12 +132,15 @@ def main() -> None:
         cold, warm = command_timings(build_args, args.repeat)
         print(f"  build {label:<12} cold {cold:6.2f} s   warm (no change) {warm:6.2f} s")
     print(f"\ncfn-lint start-up (import + Runner with Strata's rules): {linter_startup():.2f} s")
-    print(f"\nper template, {args.env} (seconds):")
-    print(f"  {'template':<44}{'generate':>10}{'lint':>10}")
+    print(f"\nper template, {args.env} (seconds; lint includes Guard, shown again apart):")
+    print(f"  {'template':<44}{'generate':>10}{'lint':>10}{'guard':>10}")
     rows = per_template(args.env, args.params_dir)
-    for name, gen, lint in rows:
-        print(f"  {name:<44}{gen:>10.3f}{lint:>10.3f}")
-    print(f"  {'total':<44}{sum(r[1] for r in rows):>10.3f}{sum(r[2] for r in rows):>10.3f}")
+    for name, gen, lint, guard_time in rows:
+        print(f"  {name:<44}{gen:>10.3f}{lint:>10.3f}{guard_time:>10.3f}")
+    print(f"  {'total':<44}{sum(r[1] for r in rows):>10.3f}{sum(r[2] for r in rows):>10.3f}{sum(r[3] for r in rows):>10.3f}")
+    print(f"\nsteps beside generate and lint, {args.env} (seconds, in-process; the build runs them while the lint child works):")
+    for label, seconds in steps(args.env, args.params_dir):
+        print(f"  {label:<44}{seconds:>10.3f}")
 
 
 if __name__ == "__main__":

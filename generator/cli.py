@@ -7,159 +7,17 @@ message on stderr), 2 bad command-line usage (argparse).
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import sys
 import textwrap
-from pathlib import Path
 
 from generator import __version__
 
 
 def _failures() -> tuple[type[Exception], ...]:
-    from generator.build.compose import ComposeError
-    from generator.build.config import ConfigError
-    from generator.build.pipeline import BuildError
-    from generator.cfn.cidr import CidrPlanError
+    from generator.build.commands import failures
     from generator.deploy.commands import ERRORS
 
-    return (ConfigError, ComposeError, BuildError, CidrPlanError, *ERRORS)
-
-
-ENV_NAME = re.compile(r"[a-z][a-z0-9-]{0,19}")
-
-
-def _param_files(args: argparse.Namespace) -> list[Path]:
-    from generator import env_files
-
-    params_dir = Path(args.params_dir)
-    if params_dir.exists() and not params_dir.is_dir():
-        raise _input_error([f"--params-dir {params_dir}: is a file, not a folder of parameter files"])
-    if args.all:
-        files = env_files(params_dir)
-        if not files:
-            others = sorted(p.name for p in params_dir.glob("*.yml")) if params_dir.is_dir() else []
-            hint = f" ({', '.join(others)}: Strata reads .yaml files, rename them)" if others else ""
-            raise _input_error([f"{params_dir}: no parameter files (*.yaml) found{hint}"])
-        return files
-    if not ENV_NAME.fullmatch(args.env):
-        raise _input_error([f"--env {args.env}: must be an environment name like dev (lower-case letters, digits, "
-                            "hyphens), read from <params-dir>/<env>.yaml"])
-    return [params_dir / f"{args.env}.yaml"]
-
-
-def _input_error(messages: list[str]) -> Exception:
-    from generator.build.config import ConfigError
-
-    return ConfigError(messages)
-
-
-def _build_inputs(args: argparse.Namespace) -> tuple[list[Path], Path]:
-    """The parameter files and `--out`, checked before anything is built or
-    linted (standard library and PyYAML only: the up-to-date check follows)."""
-    from generator.build import output, source
-
-    files, out = _param_files(args), Path(args.out)
-    problems = []
-    for file in files:
-        try:
-            source.check_path(file)
-        except source.SourceError as exc:
-            problems.append(f"{file}: {exc.message}")
-    problems += output.out_root_problems(out, [f.stem for f in files])
-    if problems:
-        raise _input_error(problems)
-    return files, out
-
-
-def cmd_build(args: argparse.Namespace) -> int:
-    if hasattr(sys.stderr, "reconfigure"):
-        # A message quotes what the file holds; a terminal that cannot show a character gets an escape.
-        sys.stderr.reconfigure(errors="backslashreplace")
-    try:
-        return _build(args)
-    except (KeyboardInterrupt, *_failures()):
-        raise
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
-        if os.environ.get("STRATA_DEBUG"):
-            raise
-        raise _input_error([
-            f"internal error while building {args.env if not args.all else 'every environment'}: "
-            f"{type(exc).__name__}: {str(exc)[:300]} (a bug in Strata: please report it with the parameter file; "
-            "STRATA_DEBUG=1 shows the traceback)"
-        ]) from None
-
-
-def _build(args: argparse.Namespace) -> int:
-    from generator.build import uptodate
-
-    files, out = _build_inputs(args)
-    if not args.no_cache and all(uptodate.is_up_to_date(out, f.stem, f) for f in files):
-        for f in files:
-            print(f"{f.stem}: {out / f.stem} is up to date (no input changed since the last build)")
-        return 0
-
-    from generator.build.lint import LintService
-
-    with LintService(files) as service:  # cfn-lint starts up while the build below imports and generates
-        from generator.build.pipeline import build_envs
-        from templates import network, pipeline
-
-        builds = build_envs(files, out, use_cache=not args.no_cache, service=service)
-    for b in builds:
-        timings = ", ".join(f"{k} {v:.2f}s" for k, v in b.timings.items())
-        print(f"{b.env.environment}: wrote {len(b.templates)} templates and {len(b.artifacts)} artifacts "
-              f"to {Path(args.out) / b.env.environment} ({timings})")
-        for warning in b.warnings:
-            print(f"  warning: {warning}")
-        if b.env.network.enabled:
-            for note in network.monthly_cost_notes(b.env.network, network.HOURS_PER_MONTH):
-                print(f"  cost: {note}")
-            print(f"  finding: {network.DEFAULT_SECURITY_GROUP_NOTE}")
-        if b.env.pipeline.enabled:
-            for note in pipeline.monthly_cost_notes(b.env):
-                print(f"  cost: {note}")
-            for note in pipeline.build_notes(b.env):
-                print(f"  note: {note}")
-    return 0
-
-
-def cmd_lint(args: argparse.Namespace) -> int:
-    from generator.build.lint import lint_templates
-    from generator.build.lint_files import LintPathError, known_regions, targets
-    from generator.build.pipeline import BuildError
-
-    if args.region and args.region not in known_regions():
-        from generator.deploy.arguments import unknown_region
-
-        raise BuildError([unknown_region(args.region, known_regions())])
-    try:
-        found, skipped = targets(args.paths, args.region, Path(args.params_dir))
-    except LintPathError as exc:
-        raise BuildError([str(exc)]) from None
-    quiet, verbose = getattr(args, "quiet", False), getattr(args, "verbose", False)
-    if verbose:
-        for path in skipped:
-            print(f"skipped {path} (not a CloudFormation template)")
-        for target in found:
-            print(f"{target.path}: {target.region} ({target.why})")
-    findings = lint_templates([(str(t.path), t.text, t.region) for t in found])
-    if findings:
-        raise BuildError([f"lint: {finding}" for finding in findings])
-    if not quiet:
-        regions = ", ".join(sorted({t.region for t in found}))
-        print(f"{len(found)} template(s) passed cfn-lint and Strata's checks ({regions})")
-    return 0
-
-
-def cmd_layers(args: argparse.Namespace) -> int:
-    from templates import all_layers
-
-    layers = all_layers()
-    width = max(len(layer.NAME) for layer in layers)
-    for layer in layers:
-        print(f"{layer.NAME:<{width}}  {layer.DESCRIPTION}")
-    return 0
+    return (*failures(), *ERRORS)
 
 
 # Commands that change or publish something need the environment named
@@ -363,12 +221,51 @@ def _catalog_commands(sub: argparse._SubParsersAction) -> None:
     catalog.set_defaults(func=catalog_commands.cmd_catalog)
 
 
+def _analysis_commands(sub: argparse._SubParsersAction, build_commands) -> None:
+    """`cost`, `diagram` and `check`: what a build also writes, for one environment, on demand."""
+    def environment(command: argparse.ArgumentParser) -> None:
+        env_option(command, command.prog.split()[-1])
+        command.add_argument("--params-dir", default="parameters", help="folder of parameter files (default: parameters)")
+        command.add_argument("--out", default="out", help="output folder (default: out)")
+
+    cost = _command(sub, "cost", "the monthly cost estimate per layer, from the templates",
+                    "Prices every billable resource of the environment's templates with the price tables in "
+                    "generator/build/prices/ (each price with its unit, page and date) and the usage assumptions of "
+                    "the parameter file's cost section; a type with no price is listed as not priced. Also shows "
+                    "what another network.nat mode would change. Every build writes the same to cost.json and cost.md.",
+                    ["strata cost --env dev", "strata cost --env prod --json"], output=False)
+    environment(cost)
+    cost.add_argument("--json", action="store_true", help="print cost.json instead of the table")
+    cost.set_defaults(func=build_commands.cmd_cost)
+
+    diagram = _command(sub, "diagram", "draw the architecture from the templates",
+                       "Draws region, VPC, AZs with their subnets, gateways, endpoints, load balancer, instances, "
+                       "Fargate service, database, cache, CDN, functions, queues, topics and the pipeline, with the "
+                       "traffic paths, from the generated templates (Graphviz layout). Every build writes "
+                       "architecture.svg and architecture.dot.",
+                       ["strata diagram --env prod", "strata diagram --env dev --format png --output dev.png"],
+                       output=False)
+    environment(diagram)
+    diagram.add_argument("--format", choices=("svg", "png", "dot"), default="svg", help="output format (default: svg)")
+    diagram.add_argument("--output", help="file to write (default: out/<env>/architecture.<format>)")
+    diagram.set_defaults(func=build_commands.cmd_diagram)
+
+    check = _command(sub, "check", "Strata's architecture rules and AWS's Guard rules",
+                     "Runs the rules that span resources and layers (E9005 onwards, on every template and on the "
+                     "environment as a whole) and the vendored AWS Guard rules on the environment's templates; every "
+                     "build runs them in its lint gate too.",
+                     ["strata check --env prod"], output=False)
+    environment(check)
+    check.set_defaults(func=build_commands.cmd_check)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="strata", description="Parameter files in, linted nested CloudFormation out.",
                                   epilog="run `strata COMMAND --help` for a command's options and examples")
     top.add_argument("--version", action="version", version=f"strata {__version__}")
     _output_options(top)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from generator.build import commands as build_commands
 
     build = _command(sub, "build", "build, lint and write out/<env>/",
                      "Loads and validates the parameter file, builds every enabled layer and the root, lints them "
@@ -382,7 +279,7 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--params-dir", default="parameters", help="folder of parameter files (default: parameters)")
     build.add_argument("--out", default="out", help="output folder (default: out)")
     build.add_argument("--no-cache", action="store_true", help="build and lint everything even when nothing changed")
-    build.set_defaults(func=cmd_build)
+    build.set_defaults(func=build_commands.cmd_build)
 
     lint = _command(sub, "lint", "lint existing templates with cfn-lint and Strata's checks",
                     "Takes template files, folders and globs; skips manifest.json and anything that is not a "
@@ -395,12 +292,14 @@ def parser() -> argparse.ArgumentParser:
     lint.add_argument("--region", help="lint every template for this region")
     lint.add_argument("--params-dir", default="parameters",
                       help="folder of parameter files, for the environment's region (default: parameters)")
-    lint.set_defaults(func=cmd_lint)
+    lint.set_defaults(func=build_commands.cmd_lint)
 
     layers = _command(sub, "layers", "list the layers",
                       "Prints every layer Strata can build, with what it builds in one line; a layer is built "
                       "when its section in the parameter file has enabled: true.", ["strata layers"])
-    layers.set_defaults(func=cmd_layers)
+    layers.set_defaults(func=build_commands.cmd_layers)
+
+    _analysis_commands(sub, build_commands)
 
     _deploy_commands(sub)
     return top

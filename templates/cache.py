@@ -253,6 +253,8 @@ def _cache_cluster(t: Template, cfg: Cluster, key) -> None:
         # The pinned engine_version is the truth, as for the database.
         AutoMinorVersionUpgrade=False,
     ))
+    if not multi_az:
+        suppress(group_resource, "CT.ELASTICACHE.PR.3", "cache.cluster.replicas is 0 in this parameter file: no replica to fail over to")
     keep_data(group_resource, "Snapshot")
     if cfg.auth_token_rotation_days:
         _token_rotation(t, cfg, token, group_resource, key)

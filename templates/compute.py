@@ -23,7 +23,7 @@ from troposphere.policies import AutoScalingRollingUpdate, AutoScalingScheduledA
 from generator.cfn import alarms
 from generator.cfn.iam import grant, service_role
 from generator.cfn.naming import logical_id
-from generator.cfn.resources import output, parameter
+from generator.cfn.resources import output, parameter, suppress
 from generator.cfn.sections import Ec2InstanceType, LayerSection, Section, Text, reject_repeats
 from templates import app_tier, compute_access, compute_boot
 from templates.app_tier import MOUNT_PATH, RoleGrant, check_mount_path, role_grant
@@ -511,7 +511,16 @@ def _launch_template(t: Template, env: EnvConfig, profile: iam.InstanceProfile,
     user_data = compute_boot.boot_user_data(env, wired)
     if user_data is not None:
         data.UserData = user_data
-    return t.add_resource(ec2.LaunchTemplate("LaunchTemplate", LaunchTemplateData=data))
+    template = t.add_resource(ec2.LaunchTemplate("LaunchTemplate", LaunchTemplateData=data))
+    if cfg.instance_type is not None:
+        suppress(template, "CT.EC2.PR.15", (
+            f"InstanceType is the InstanceType parameter (default {cfg.instance_type}, checked against the region's "
+            "offered types at build time), which Guard cannot evaluate"
+        ))
+    if cfg.ecr_pull:
+        suppress(template, "CT.EC2.PR.2", "compute.ecr_pull is on: containers on the instance sit one network hop "
+                                          "further from the metadata service, so the hop limit is 2")
+    return template
 
 
 def _auto_scaling_group(t: Template, env: EnvConfig, template: ec2.LaunchTemplate) -> autoscaling.AutoScalingGroup:

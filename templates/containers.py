@@ -370,6 +370,9 @@ def _cluster(t: Template, cfg: Config) -> tuple[ecs.Cluster, ecs.ClusterCapacity
     ]))
     if cfg.container_insights == "disabled":
         suppress(cluster, "CKV_AWS_65", "Container Insights turned off in the parameter file (containers.container_insights: disabled)")
+    elif cfg.container_insights == "enhanced":
+        suppress(cluster, "CT.ECS.PR.2", "containers.container_insights is enhanced, which collects all that enabled does; "
+                                         "the rule accepts only the value 'enabled'")
     capacity = t.add_resource(ecs.ClusterCapacityProviderAssociations(
         "ClusterCapacityProviders", Cluster=Ref(cluster), CapacityProviders=["FARGATE", "FARGATE_SPOT"],
         DefaultCapacityProviderStrategy=_strategy(cfg.capacity),

@@ -258,10 +258,13 @@ def _parameter_group(t: Template, cfg: Config) -> rds.DBClusterParameterGroup:
     if postgres:
         # Without it a log line does not say who connected, which is what an audit of postgresql logs asks.
         parameters["log_connections"] = "1"
-    return t.add_resource(rds.DBClusterParameterGroup(
+    group = t.add_resource(rds.DBClusterParameterGroup(
         "DatabaseClusterParameterGroup", Description=f"{cfg.engine} {cfg.version()} cluster settings",
         Family=family, Parameters=parameters,
     ))
+    if not cfg.require_tls:
+        suppress(group, "CT.RDS.PR.27", "database.require_tls is false in this parameter file")
+    return group
 
 
 def _cluster(t: Template, env: EnvConfig, cfg: Config, subnet_group, db_group) -> rds.DBCluster:
@@ -285,6 +288,8 @@ def _cluster(t: Template, env: EnvConfig, cfg: Config, subnet_group, db_group) -
         EnableIAMDatabaseAuthentication=True,
         CopyTagsToSnapshot=True,
     ))
+    if not cfg.deletion_protection:
+        suppress(cluster, "CT.RDS.PR.3", "database.deletion_protection is false in this environment's parameter file")
     return keep_data(cluster, "Snapshot")
 
 
@@ -318,6 +323,8 @@ def _instances(t: Template, env: EnvConfig, cfg: Config, cluster: rds.DBCluster,
             **({"PerformanceInsightsRetentionPeriod": 7} if cfg.performance_insights else {}),
             **monitoring,
         ))
+        suppress(instance, "CT.RDS.PR.5", "Minor versions are upgraded by changing database.engine_version: "
+                                          "the pinned version is the one that runs")
         if not cfg.monitoring_interval:
             suppress(instance, "CKV_AWS_118", "database.monitoring_interval is 0 in this environment's parameters")
         if index:

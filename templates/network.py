@@ -28,14 +28,6 @@ if TYPE_CHECKING:
 NAME = "network"
 DESCRIPTION = "VPC, public and private subnets over 2-6 AZs, NAT strategy, VPC endpoints, flow logs"
 
-# List prices quoted by seed 000 (USD): what the NAT choice costs, shown to the user by `strata build`.
-NAT_HOURLY, NAT_PER_GB = 0.059, 0.059
-INTERFACE_ENDPOINT_HOURLY, INTERFACE_ENDPOINT_PER_GB = 0.013, 0.01
-# A month of hourly charges: 730 (8,760 / 12) is what AWS's pricing calculator
-# uses; a 30-day month is 720. Seed 000 mixes them (its NAT figure is a
-# 730-hour month, its endpoint figure a 720-hour one), so every printed
-# monthly figure names the hours it assumes.
-HOURS_PER_MONTH = 730
 ECR_LAYER_BUCKET = "arn:${AWS::Partition}:s3:::prod-${AWS::Region}-starport-layer-bucket/*"
 
 
@@ -349,30 +341,6 @@ DEFAULT_SECURITY_GROUP_NOTE = (
     "CloudFormation cannot remove them without a custom resource: strip them account-wide with AWS Config "
     "(README, \"The VPC's default security group\")"
 )
-
-
-def monthly_cost_notes(cfg: Config, hours_per_month: int) -> list[str]:
-    """The fixed monthly cost of the NAT and endpoint choices, with the per-GB
-    rates, so the trade-off is visible at build time (seed 000's list prices).
-    `hours_per_month` is explicit (730 or 720, see HOURS_PER_MONTH) and named in every figure."""
-    notes = []
-    nat_count = cfg.nat_count()
-    month = f"/month ({hours_per_month} h)"
-    if nat_count:
-        notes.append(
-            f"{nat_count} NAT gateway(s): about ${nat_count * NAT_HOURLY * hours_per_month:,.2f}{month} fixed"
-            f" + ${NAT_PER_GB}/GB processed"
-        )
-    endpoint_hours = len(cfg.interface_endpoints) * cfg.endpoint_azs()
-    if endpoint_hours:
-        notes.append(
-            f"{len(cfg.interface_endpoints)} interface endpoint(s) x {cfg.endpoint_azs()} AZ(s): about "
-            f"${endpoint_hours * INTERFACE_ENDPOINT_HOURLY * hours_per_month:,.2f}{month} fixed"
-            f" + ${INTERFACE_ENDPOINT_PER_GB}/GB"
-        )
-    if cfg.gateway_endpoints:
-        notes.append(f"gateway endpoints ({', '.join(cfg.gateway_endpoints)}): free")
-    return notes
 
 
 def alarm_specs(env: EnvConfig) -> list[alarms.Spec]:

@@ -68,19 +68,6 @@ BUILD_ENVIRONMENTS = {
     "ARM64": ("ARM_CONTAINER", "aws/codebuild/amazonlinux-aarch64-standard:3.0"),
 }
 
-# Prices in one place (USD, us-east-1 list prices, read 2026-12-02 from
-# aws.amazon.com/kms/pricing, /codepipeline/pricing and /codebuild/pricing).
-# `strata build` prints what this layer costs with them; issue 15's estimator
-# folds them in later.
-KMS_KEY_MONTHLY = 1.00
-PIPELINE_V2_PER_ACTION_MINUTE = 0.002      # after 100 free action-minutes a month per account
-CODEBUILD_PER_MINUTE = {                    # on-demand, per build-minute
-    ("X86_64", "BUILD_GENERAL1_SMALL"): 0.005, ("X86_64", "BUILD_GENERAL1_MEDIUM"): 0.01,
-    ("X86_64", "BUILD_GENERAL1_LARGE"): 0.02,
-    ("ARM64", "BUILD_GENERAL1_SMALL"): 0.0034, ("ARM64", "BUILD_GENERAL1_MEDIUM"): 0.007,
-    ("ARM64", "BUILD_GENERAL1_LARGE"): 0.014,
-}
-
 CONNECTION_ARN = re.compile(r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
 _BRANCH = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,255}(?<![/.])$")
@@ -524,20 +511,6 @@ def _notifications(t: Template, cfg: Config, pipeline: codepipeline.Pipeline, to
             grant(["sns:Publish"], [Ref(topic)], conditions=Condition(ArnEquals("aws:SourceArn", GetAtt(rule, "Arn")))),
         )]),
     ))
-
-
-def monthly_cost_notes(env: EnvConfig) -> list[str]:
-    """What the pipeline costs, for `strata build` to print: the fixed part
-    (the key; a V2 pipeline and a build project cost nothing while idle) and
-    the per-minute prices of a run."""
-    cfg: Config = env.pipeline
-    build_minute = CODEBUILD_PER_MINUTE[(env.containers.architecture, cfg.compute_type)]
-    return [
-        f"pipeline: about ${KMS_KEY_MONTHLY:.2f}/month fixed (its KMS key); per run CodeBuild "
-        f"${build_minute:g}/build-minute ({cfg.compute_type.removeprefix('BUILD_').lower().replace('_', '.')}, "
-        f"{env.containers.architecture}) and CodePipeline ${PIPELINE_V2_PER_ACTION_MINUTE:g}/action-minute "
-        "(first 100 a month free)",
-    ]
 
 
 def build_notes(env: EnvConfig) -> list[str]:

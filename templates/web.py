@@ -323,6 +323,8 @@ def _load_balancer(t: Template, env: EnvConfig, log_bucket: s3.Bucket | None) ->
         alb.DependsOn = ["AccessLogBucketPolicy"]
     else:
         suppress(alb, "CKV_AWS_91", "Access logs are off for this environment (web.access_logs.enabled: false)")
+    if not cfg.deletion_protection:
+        suppress(alb, "CT.ELASTICLOADBALANCING.PR.5", "web.deletion_protection is false in this environment's parameter file")
     return alb
 
 

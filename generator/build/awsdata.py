@@ -45,6 +45,26 @@ def regions() -> tuple[str, ...]:
     return tuple(sorted(_schema_regions() | set(availability_zones())))
 
 
+def closest(name: str, known, cutoff: float = 0.0) -> list[str]:
+    """`known`, closest to `name` first (ties in name order), leaving out those under `cutoff`."""
+    import difflib
+
+    scored = sorted((-difflib.SequenceMatcher(None, name, k).ratio(), k) for k in known)
+    return [k for score, k in scored if -score >= cutoff]
+
+
+def unknown_region(region: str, option: str = "--region") -> str:
+    """The message for a region cfn-lint does not know (`regions()`), closest
+    names first; '' when it is known. One list for the parameter file, `strata
+    lint` and the deploy side."""
+    known = regions()
+    if region in known:
+        return ""
+    close = closest(region, known, cutoff=0.6)[:3]
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"{option} {region}: not an AWS region{hint}; known regions: {', '.join(known)}"
+
+
 @lru_cache(maxsize=None)
 def resource_types(region: str) -> frozenset[str] | None:
     """The CloudFormation resource types `region` offers, or None when

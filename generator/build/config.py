@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, computed_field, field_validator
 
 from generator.build import awsdata, source as yaml_source
+from generator.build.cost_section import CostConfig
 from generator.build.deploy_section import DeployConfig
 from generator.cfn.sections import Section, Tags
 import templates.cache
@@ -83,6 +84,7 @@ class EnvConfig(Section):
     health: templates.health.Config = Field(default_factory=templates.health.Config)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     catalog: templates.catalog.Config = Field(default_factory=templates.catalog.Config)
+    cost: CostConfig = Field(default_factory=CostConfig)
 
     @field_validator("region")
     @classmethod

@@ -10,6 +10,12 @@ Runner per worker).
 
 Errors *and* warnings fail the build; informational findings are not
 reported (cfn-lint's default).
+
+Two kinds of job: a template (cfn-lint with Strata's rules, then AWS's Guard
+rules, `generator.build.guard`), and an environment: every layer of one
+environment inlined into one template (`generator.build.environment`), on
+which only Strata's rules run, so the rules that span layers (E9005, E9009,
+E9011) see what a single layer only names through parameters.
 """
 
 from __future__ import annotations
@@ -22,8 +28,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.build import guard
 from generator.build.checks import CHECKS_DIR
 from generator.build.uptodate import file_lock, replace_atomically
+
+TEMPLATE, ENVIRONMENT = "template", "environment"
 
 # Below this many templates to check, forking costs more than it saves.
 PARALLEL_THRESHOLD = 4
@@ -63,18 +72,42 @@ class Linter:
         from cfnlint.config import ConfigMixIn
         from cfnlint.runner import Runner
 
+        from cfnlint.rules import Rules
+
         self.region = region
         self.runner = Runner(ConfigMixIn([], regions=[region], append_rules=[str(CHECKS_DIR)]))
+        # Strata's rules alone (the environment jobs): the instances the Runner loaded from CHECKS_DIR
+        self._strata_rules = Rules({r.id: r for r in self.runner.rules.values() if r.id.startswith("E9")})
+        guard.warm_up()  # before the workers fork, so they inherit the binding and the parsed index
 
     def lint(self, name: str, text: str) -> list[Finding]:
+        """cfn-lint's rules, Strata's rules and the Guard rules on one template."""
         from cfnlint.decode.decode import decode_str
 
         template, errors = decode_str(text)
         matches = list(errors or []) if template is None else list(self.runner.validate_template(template))
-        return sorted(
-            (_finding(name, m) for m in matches if m.rule.severity in ("error", "warning")),
-            key=lambda f: (f.line, f.rule, f.message),
-        )
+        found = [_finding(name, m) for m in matches if m.rule.severity in ("error", "warning")]
+        if template is not None:  # plain JSON for Guard: cfn-lint's decoded nodes do not pickle back to the parent
+            found += [Finding(name, resource_line(text, g.resource), g.rule, g.resource, g.message)
+                      for g in guard.check_template(name, json.loads(text))]
+        return sorted(found, key=lambda f: (f.line, f.rule, f.message))
+
+    def check(self, name: str, text: str) -> list[Finding]:
+        """Strata's own rules only (the architecture checks), e.g. on an environment's inlined template."""
+        from cfnlint.config import ConfigMixIn
+        from cfnlint.runner.template.runner import run_template_by_data
+
+        matches = run_template_by_data(json.loads(text), ConfigMixIn([], regions=[self.region]), self._strata_rules)
+        return sorted((_finding(name, m) for m in matches), key=lambda f: (f.resource, f.rule, f.message))
+
+
+def resource_line(text: str, logical_id: str) -> int:
+    """The line of `"<logical id>": {` under Resources in a JSON template (0 if absent)."""
+    import re
+
+    start = text.find('"Resources"')
+    found = re.compile(rf'\n[ \t]*"{re.escape(logical_id)}"\s*:\s*\{{').search(text, max(start, 0)) if logical_id else None
+    return text.count("\n", 0, found.start()) + 2 if found else 0
 
 
 def _finding(name: str, match) -> Finding:
@@ -96,9 +129,9 @@ class LintCache:
                 self._passed = set()  # a damaged cache only costs a re-lint
 
     @staticmethod
-    def key(text: str, region: str) -> str:
+    def key(text: str, region: str, kind: str = TEMPLATE) -> str:
         digest = hashlib.sha256()
-        for part in (text, region, _cfnlint_version(), _rules_fingerprint()):
+        for part in (text, region, kind, _cfnlint_version(), _rules_fingerprint(), guard.fingerprint()):
             digest.update(part.encode())
             digest.update(b"\0")
         return digest.hexdigest()
@@ -129,9 +162,10 @@ def _linter(region: str) -> Linter:
     return _linters[region]
 
 
-def _lint_job(job: tuple[str, str, str]) -> list[Finding]:
-    name, text, region = job
-    return _linter(region).lint(name, text)
+def _lint_job(job: tuple) -> list[Finding]:
+    name, text, region, *kind = job
+    linter = _linter(region)
+    return linter.check(name, text) if kind == [ENVIRONMENT] else linter.lint(name, text)
 
 
 def _leave_interrupts_to_the_parent() -> None:
@@ -173,7 +207,13 @@ class LintService:
         child_conn.close()
 
     def run(self, jobs: list[tuple[str, str, str]]) -> list[list[Finding]]:
+        self.send(jobs)
+        return self.receive()
+
+    def send(self, jobs: list[tuple]) -> None:
         self._conn.send(jobs)
+
+    def receive(self) -> list[list[Finding]]:
         outcome = self._conn.recv()
         if isinstance(outcome, BaseException):
             raise outcome
@@ -218,22 +258,28 @@ def _serve(conn, param_files: list[Path]) -> None:
 
 
 def lint_templates(
-    jobs: list[tuple[str, str, str]], cache: LintCache | None = None, service: LintService | None = None
+    jobs: list[tuple], cache: LintCache | None = None, service: LintService | None = None,
+    meanwhile=None,
 ) -> list[Finding]:
-    """Lint `(name, text, region)` jobs; return every error and warning.
+    """Lint `(name, text, region[, kind])` jobs; return every error and warning.
     Jobs the cache says passed are skipped; jobs that pass now are added to
     the cache (the caller saves it once the build has been written). With a
-    `service`, the linting happens in its warmed-up child process."""
+    `service`, the linting happens in its warmed-up child process, and
+    `meanwhile()` (the build's other steps) runs in this one while it does."""
     cache = cache or LintCache(None)
-    keyed = [(job, LintCache.key(job[1], job[2])) for job in jobs]
+    keyed = [(job, LintCache.key(job[1], job[2], *job[3:])) for job in jobs]
     # Largest first: lint time grows with a template's size, and starting the
     # long ones early lets the cores finish together.
     todo = sorted(((job, key) for job, key in keyed if not cache.passed(key)), key=lambda item: -len(item[0][1]))
     todo_jobs = [job for job, _ in todo]
+    if service and todo_jobs:
+        service.send(todo_jobs)
+    if meanwhile:
+        meanwhile()
     if not todo_jobs:
         results = []
     elif service:
-        results = service.run(todo_jobs)
+        results = service.receive()
     else:
         results = _run(todo_jobs)
     cache.add([key for (_, key), findings in zip(todo, results) if not findings])

@@ -113,8 +113,3 @@ def targets(paths: list[str], region: str | None, params_dir: Path) -> tuple[lis
     return found, skipped
 
 
-def known_regions() -> list[str]:
-    """The regions cfn-lint has resource specifications for."""
-    from cfnlint.helpers import REGIONS
-
-    return sorted(REGIONS)

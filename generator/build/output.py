@@ -59,8 +59,12 @@ def render(file: str, template: Template) -> RenderedTemplate:
     return RenderedTemplate(file, template.to_json(indent=2, sort_keys=True) + "\n")
 
 
-def check_limits(rendered: RenderedTemplate) -> tuple[list[str], list[str]]:
-    """(errors, warnings) against CloudFormation's per-template quotas."""
+def check_limits(rendered: RenderedTemplate, inline: bool = True) -> tuple[list[str], list[str]]:
+    """(errors, warnings) against CloudFormation's per-template quotas.
+    `inline`: the template is sent in the request (Strata sends a companion
+    in another region that way), so over INLINE_TEMPLATE_BYTES is a warning;
+    templates read from S3 (nested stacks, the root, the console's upload)
+    take up to MAX_TEMPLATE_BYTES."""
     body, size = rendered.body, len(rendered.data)
     counts = {k: len(body.get(k, {})) for k in ("Resources", "Parameters", "Outputs")}
     errors = [
@@ -81,7 +85,7 @@ def check_limits(rendered: RenderedTemplate) -> tuple[list[str], list[str]]:
             errors.append(f"{rendered.file}: {name} would carry {len(counted)} tags, over AWS's limit of {MAX_TAGS} "
                           "per resource")
     warnings = []
-    if size > INLINE_TEMPLATE_BYTES:
+    if inline and size > INLINE_TEMPLATE_BYTES:
         warnings.append(
             f"{rendered.file}: {size} bytes is over {INLINE_TEMPLATE_BYTES}, so it cannot be sent inline; "
             "deploy it from S3 (strata package does)"

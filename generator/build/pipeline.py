@@ -4,6 +4,10 @@ Each step takes the previous step's result and nothing else. Several
 environments (`--all`) are rendered and linted first and written only when
 every one of them passed, so a failing build writes nothing at all.
 
+Beside the templates, every build writes the cost estimate and the
+architecture diagram, and lints the environment as a whole
+(`generator.build.reports`).
+
 Every problem a parameter file causes is reported as
 `file:line field: message`, also those found only once the templates exist
 (a quota passed, a resource type the region does not offer, a value a
@@ -21,14 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator import catalog_history_file
-from generator.build import awsdata, uptodate, versions
+from generator.build import awsdata, cost, reports, uptodate, versions
 from generator.build.catalog import CatalogProblems, build_catalog
 from generator.build.compose import ComposeError, LayerBuildError, build_layers, compose_root, enabled_layers
 from generator.build.config import ConfigError, EnvConfig, Loaded, format_error, load
+from generator.build.environment import View, flatten
 from generator.build.lint import Finding, LintCache, LintService, lint_templates
 from generator.build.output import RenderedTemplate, check_limits, env_lock, manifest, render, write_env
 from generator.cfn import lambdas
-from generator.cfn.resources import deploy_region
+from generator.cfn.resources import deploy_region, is_catalog_template
 from templates import LAYER_NAMES
 
 ROOT_FILE = "root.json"
@@ -54,14 +59,25 @@ class EnvBuild:
     artifacts: dict[str, bytes]
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    view: View | None = None
+    reports: dict[str, bytes] = field(default_factory=dict)  # cost.json, cost.md, architecture.svg/.dot
 
     def files(self) -> dict[str, bytes]:
         files = {t.file: t.data for t in self.templates}
         files.update(self.artifacts)
+        files.update(self.reports)
         files["manifest.json"] = (
             json.dumps(manifest(self.env.environment, self.templates, self.artifacts), indent=2, sort_keys=True) + "\n"
         ).encode()
         return files
+
+    @property
+    def bodies(self) -> dict[str, dict]:
+        return {t.file: t.body for t in self.templates}
+
+    @property
+    def cost(self) -> dict:
+        return json.loads(self.reports[cost.COST_JSON])
 
 
 @dataclass(frozen=True)
@@ -137,25 +153,34 @@ def render_env(env: EnvConfig, history: versions.History | None = None, where: _
     errors = [where(("region",), message) for message in _unoffered_types(env, templates)]
     warnings = []
     for rendered in templates:
-        e, w = check_limits(rendered)
+        e, w = check_limits(rendered, inline=deploy_region(rendered.body, env.region) != env.region)
         errors += [where(_layer_of(rendered.file), message) for message in e]
         warnings += w
     if errors:
         raise BuildError(errors)
     artifacts = {key: lambdas.artifact_data(key) for t in templates for key in lambdas.artifacts_of(t.body)}
-    return EnvBuild(env, templates, artifacts, warnings, {"generate": time.perf_counter() - started})
+    built = EnvBuild(env, templates, artifacts, warnings, {"generate": time.perf_counter() - started})
+    # the environment as `strata deploy` rolls it out: the catalog's templates are `strata publish`'s
+    built.view = flatten({file: body for file, body in built.bodies.items() if not is_catalog_template(body)})
+    return built
 
 
 def lint_builds(builds: list[EnvBuild], cache: LintCache, service: LintService | None = None) -> list[Finding]:
+    """cfn-lint, Strata's rules and the Guard rules on every template, Strata's
+    rules on each environment as a whole; meanwhile the cost and the diagram."""
     started = time.perf_counter()
-    jobs = [
+    jobs: list[tuple] = [
         (f"{b.env.environment}/{t.file}", t.text, deploy_region(t.body, b.env.region))
         for b in builds for t in b.templates
     ]
-    findings = lint_templates(jobs, cache, service)
+    jobs += [reports.environment_job(b) for b in builds]
+    renders: list = []
+    findings = lint_templates(jobs, cache, service, meanwhile=lambda: renders.extend(reports.start(b) for b in builds))
+    for b, process in zip(builds, renders):
+        reports.finish(b, process)
     for b in builds:
-        b.timings["lint, all environments" if len(builds) > 1 else "lint"] = time.perf_counter() - started
-    return findings
+        b.timings["lint and checks, all environments" if len(builds) > 1 else "lint and checks"] = time.perf_counter() - started
+    return reports.named_by_layer(builds, findings)
 
 
 def _finding_messages(findings: list[Finding]) -> list[str]:

@@ -27,7 +27,7 @@ from generator import catalog_history_file
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ("generator", "templates", "lambda_src")
-LIBRARIES = ("troposphere", "awacs", "pydantic", "pydantic-core", "PyYAML", "cfn-lint")
+LIBRARIES = ("troposphere", "awacs", "pydantic", "pydantic-core", "PyYAML", "cfn-lint", "cfn-guard-rs", "graphviz-pure")
 
 
 def _source_files() -> list[Path]:
@@ -50,7 +50,10 @@ def fingerprint(param_file: Path, param_bytes: bytes | None = None) -> str:
 
     add("python", sys.version.encode())
     for name in LIBRARIES:
-        add(name, importlib.metadata.version(name).encode())
+        try:
+            add(name, importlib.metadata.version(name).encode())
+        except importlib.metadata.PackageNotFoundError:
+            add(name, b"absent")
     add("parameters", param_bytes if param_bytes is not None else Path(param_file).read_bytes())
     history = catalog_history_file(param_file)
     add("catalog versions", history.read_bytes() if history.is_file() else b"")

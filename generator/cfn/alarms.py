@@ -31,7 +31,7 @@ from pydantic import Field, model_validator
 from troposphere import Equals, If, Join, Not, NoValue, Ref, Template, cloudwatch
 
 from generator.cfn.naming import logical_id, physical_name
-from generator.cfn.resources import output, parameter
+from generator.cfn.resources import output, parameter, suppress
 from generator.cfn.sections import Section
 
 ALARM_TOPIC = "AlarmTopicArn"
@@ -234,10 +234,23 @@ def raise_alarms(t: Template, env: Any, layer: str, timing: Timing, specs: list[
     else:
         actions = None if topic == NO_ACTIONS else [topic]
     made = [metric_alarm(t, s, alarm_name(env.project, env.environment, layer, s.key), timing, actions) for s in local]
+    if topic is None or topic == NO_ACTIONS:
+        for alarm in made:
+            suppress(alarm, "CT.CLOUDWATCH.PR.1", _no_fixed_action(env, topic))
     if region == env.region:
         output(t, names_output(layer), Join(",", [Ref(a) for a in made]),
                f"Names of the {layer} layer's CloudWatch alarms (the health layer's composite alarm combines them)")
     return made
+
+
+def _no_fixed_action(env: Any, topic: Any) -> str:
+    """Why an alarm has no action Guard can see, for the configuration at hand."""
+    if topic == NO_ACTIONS or not env.monitoring.enabled:
+        return ("monitoring.enabled is false: the environment has no alarm topic, so the alarm notifies no one "
+                "(it shows on the dashboard and in the console)")
+    return ("notifies the AlarmTopicArn parameter's topic, which the root stack feeds from the monitoring layer; the "
+            "actions are conditional (Fn::If on an empty parameter) only so the template also deploys alone, and "
+            "Guard cannot evaluate that")
 
 
 # --- small builders the layers share ------------------------------------------------

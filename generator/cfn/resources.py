@@ -113,6 +113,13 @@ def strata_metadata_of(body: dict, key: str, default: Any = None) -> Any:
     return body.get("Metadata", {}).get("Strata", {}).get(key, default)
 
 
+def is_catalog_template(body: dict) -> bool:
+    """A template of the catalog's (a product, the launch role, the
+    portfolio): `strata publish` deploys it, never the environment's rollout,
+    so the environment's cost, diagram and cross-layer view leave it out."""
+    return bool(strata_metadata_of(body, "Catalog"))
+
+
 def deploy_region(body: dict, default: str) -> str:
     """The region a rendered template deploys to: `Metadata.Strata.Region`
     when it names one (a companion pinned to us-east-1), else `default`."""
@@ -144,10 +151,29 @@ def retain_long_logs(group: logs.LogGroup) -> logs.LogGroup:
     return group
 
 
+# checkov checks and the AWS Guard rules (Control Tower proactive controls)
+# that test the same property: suppressing the checkov check for a reason
+# suppresses its twin for the same reason, so a layer states each exception once.
+GUARD_TWINS = {
+    "CKV_AWS_2": "CT.ELASTICLOADBALANCING.PR.1",   # HTTP listener instead of HTTPS / redirect
+    "CKV_AWS_65": "CT.ECS.PR.2",                   # Container Insights
+    "CKV_AWS_86": "CT.CLOUDFRONT.PR.5",            # CloudFront access logs
+    "CKV_AWS_88": "CT.EC2.PR.9",                   # public IP on launch
+    "CKV_AWS_91": "CT.ELASTICLOADBALANCING.PR.6",  # load balancer access logs
+    "CKV_AWS_117": "CT.LAMBDA.PR.3",               # function inside a VPC
+    "CKV_AWS_118": "CT.RDS.PR.2",                  # RDS enhanced monitoring
+    "CKV_AWS_158": "CT.CLOUDWATCH.PR.3",           # log group encrypted with a customer-managed key
+    "CKV_AWS_336": "CT.ECS.PR.6",                  # read-only root file system
+}
+
+
 def suppress(resource: AWSObject, check_id: str, reason: str) -> AWSObject:
     """Record in the resource's Metadata that a scan check does not apply, and
     why. checkov reads `Metadata.checkov.skip`; cfn-lint (and Strata's own
-    rules, which run inside cfn-lint) read `Metadata.cfn-lint.config.ignore_checks`."""
+    rules, which run inside cfn-lint) read `Metadata.cfn-lint.config.ignore_checks`;
+    AWS's Guard rules (`CT.*`, generator.build.guard) read
+    `Metadata.guard.SuppressedRules` (the Guard rules registry's convention),
+    with the reasons beside them."""
     if not reason.strip():
         raise ValueError(f"suppressing {check_id} on {resource.title} needs a reason")
     metadata = dict(getattr(resource, "Metadata", {}) or {})
@@ -155,6 +181,12 @@ def suppress(resource: AWSObject, check_id: str, reason: str) -> AWSObject:
         skips = list(metadata.get("checkov", {}).get("skip", []))
         skips.append({"id": check_id, "comment": reason})
         metadata["checkov"] = {"skip": sorted(skips, key=lambda s: s["id"])}
+    elif check_id.startswith("CT."):
+        guard = metadata.get("guard", {})
+        metadata["guard"] = {
+            "SuppressedRules": sorted({*guard.get("SuppressedRules", []), check_id}),
+            "Reasons": {**guard.get("Reasons", {}), check_id: reason},
+        }
     else:
         config = dict(metadata.get("cfn-lint", {}).get("config", {}))
         config["ignore_checks"] = sorted({*config.get("ignore_checks", []), check_id})
@@ -162,6 +194,8 @@ def suppress(resource: AWSObject, check_id: str, reason: str) -> AWSObject:
         reasons[check_id] = reason
         metadata["cfn-lint"] = {"config": config, "reasons": reasons}
     resource.Metadata = metadata
+    if check_id in GUARD_TWINS:
+        suppress(resource, GUARD_TWINS[check_id], reason)
     return resource
 
 

@@ -15,10 +15,10 @@ each bad value gets one message that says what is wrong and what to do.
 from __future__ import annotations
 
 import argparse
-import functools
 from pathlib import Path
 from urllib.parse import urlparse
 
+from generator.build import awsdata
 from generator.deploy.errors import DeployError
 
 
@@ -38,38 +38,11 @@ def endpoint_url(text: str) -> str:
     return text
 
 
-@functools.cache
-def known_regions() -> tuple[str, ...]:
-    """Every region botocore knows CloudFormation in, over all partitions."""
-    import botocore.session
-
-    session = botocore.session.get_session()
-    return tuple(sorted({region for partition in session.get_available_partitions()
-                         for region in session.get_available_regions("cloudformation", partition)}))
-
-
-def closest(name: str, known, cutoff: float = 0.0) -> list[str]:
-    """`known`, closest to `name` first (ties in name order), leaving out those under `cutoff`."""
-    import difflib
-
-    scored = sorted((-difflib.SequenceMatcher(None, name, k).ratio(), k) for k in known)
-    return [k for score, k in scored if -score >= cutoff]
-
-
-def unknown_region(region: str, known: tuple[str, ...] | list[str]) -> str:
-    """The message for a region not in `known`, closest names first; '' when known."""
-    if region in known:
-        return ""
-    close = closest(region, known, cutoff=0.6)[:3]
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    return f"--region {region}: not an AWS region{hint}; known regions: {', '.join(known)}"
-
-
 def check_region(region: str | None, env_region: str, param_file: Path) -> str:
     """The region to use: the parameter file's; `--region` must agree with it."""
     if region is None:
         return env_region
-    problem = unknown_region(region, known_regions())
+    problem = awsdata.unknown_region(region)
     if problem:
         raise DeployError(problem)
     if region != env_region:

@@ -111,11 +111,12 @@ def _package(args: argparse.Namespace, env, aws, console: Console):
 
 def _not_emulated(args: argparse.Namespace, env, console: Console) -> None:
     from generator.deploy import local
+    from generator.cfn.resources import is_catalog_template
     from generator.deploy.package import read_build
 
     # the catalog's templates are `strata publish`'s to deploy, not this command's
     bodies = {f: b for f, b in read_build(Path(args.out) / env.environment).bodies().items()
-              if not b.get("Metadata", {}).get("Strata", {}).get("Catalog")}
+              if not is_catalog_template(b)}
     skipped = local.not_emulated(bodies)
     if skipped:
         count = sum(len(v) for v in skipped.values())
@@ -200,7 +201,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     console = Console.from_args(args, document=args.json or args.markdown)
     with _packaged(args, console) as (env, packaged, environment):
         plans = environment.plan(packaged, Path(args.out) / env.environment, keep=args.keep_change_set)
-    _print_report(args, console, plan_report, env.environment, plans)
+        costs = _cost_delta(env, environment, args, console)
+    _print_report(args, console, plan_report, env.environment, plans, extra=[costs])
     if not (args.json or args.markdown):
         for plan in plans:
             if environment.emulated:
@@ -232,6 +234,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cost_delta(env, environment, args: argparse.Namespace, console: Console):
+    """The monthly cost change per layer, deployed stacks -> this build
+    (generator.deploy.cost_delta), as a section of the plan report."""
+    from generator.deploy import cost_delta, plan_report
+
+    deployer = environment.aws.deployer(env.region, console.info)
+    lines = cost_delta.lines(env, deployer, environment.name, Path(args.out) / env.environment, warn=console.warn)
+    return plan_report.Section("Monthly cost", tuple(lines))
+
+
 def _approve(args: argparse.Namespace) -> Callable[[Any], bool]:
     from generator.deploy.errors import DeployError
 
@@ -259,6 +271,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
     with _packaged(args, console) as (env, packaged, environment):
         out_dir = Path(args.out) / env.environment
+        for line in _cost_delta(env, environment, args, console).lines:
+            console.info(line)
         try:
             environment.deploy(packaged, out_dir, approve=_approve(args), show=show,
                                allow_replacement=args.allow_replacement)

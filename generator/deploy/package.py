@@ -35,7 +35,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.cfn.resources import strata_metadata_of
+from generator.cfn.resources import is_catalog_template
 
 ROOT_FILE = "root.json"
 MANIFEST_FILE = "manifest.json"
@@ -201,7 +201,7 @@ def layout(build: BuiltEnv, prefix: str) -> Layout:
     root_data = (json.dumps(root, indent=2, sort_keys=True) + "\n").encode()
     keys[ROOT_FILE] = template_key(prefix, ROOT_FILE, root_data)
     objects[keys[ROOT_FILE]] = root_data
-    companions = [f for f in sorted(layer_files - nested) if not strata_metadata_of(build.body(f), "Catalog")]
+    companions = [f for f in sorted(layer_files - nested) if not is_catalog_template(build.body(f))]
     return Layout(objects, keys, root, tuple(companions))
 
 

@@ -159,7 +159,7 @@ class Environment:
 
     def check_overrides(self, build: BuiltEnv) -> None:
         """Every `--parameter NAME` names a parameter of one of the environment's stacks."""
-        from generator.deploy.arguments import closest
+        from generator.build.awsdata import closest
 
         known = sorted({name for unit in units(self.env, build)
                         for name in (build.body(unit.file).get("Parameters") or {})} - {"TemplateBucket", "TemplatePrefix"})

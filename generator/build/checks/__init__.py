@@ -9,3 +9,11 @@ to one resource is suppressed in that resource's Metadata with a reason
 from pathlib import Path
 
 CHECKS_DIR = Path(__file__).resolve().parent
+
+
+def rule_table() -> list[str]:
+    """The ids of Strata's rules, from their module docstrings' first word ("E9005: ...")."""
+    return sorted(
+        p.read_text(encoding="utf-8").split('"""', 2)[1].split(":", 1)[0].strip()
+        for p in CHECKS_DIR.glob("*.py") if p.name != "__init__.py"
+    )

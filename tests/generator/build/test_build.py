@@ -10,6 +10,7 @@ from generator.build.pipeline import build_envs
 from generator.cli import main
 from generator import env_files
 from generator.build.output import RenderedTemplate, check_limits, write_env
+from generator.build import cost
 from tests.golden import GOLDEN, REPO, golden_files
 from tests.helpers import MINIMAL_PARAMS, write_params
 
@@ -115,7 +116,13 @@ def test_build_reports_files_timings_and_costs(tmp_path, capsys):
     assert main(["build", "--env", "dev", "--params-dir", str(params), "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert "dev: wrote 3 templates and 0 artifacts" in printed
-    assert "cost: 1 NAT gateway(s): about $43.07/month (730 h) fixed + $0.059/GB processed" in printed
+    document = json.loads((tmp_path / "out" / "dev" / "cost.json").read_text())
+    assert f"cost: about ${document['total_monthly']:,.2f}/month (network ${document['layers']['network']:,.2f})" in printed
+    table = cost.prices("eu-west-1")
+    nat = [l["monthly"] for l in document["lines"] if l["price"] == "nat_gateway_hour"]
+    assert nat == [round(730 * table["nat_gateway_hour"]["usd"], 2)]
+    assert "cost: network.nat: none instead of single would change it by " in printed
+    assert "generate" in printed and "cost" in printed and "diagram" in printed and "lint and checks" in printed
     # the default security group's rules stay (CloudFormation cannot remove them without a custom resource): said every time
     (finding,) = [line for line in printed.splitlines() if line.startswith("  finding: ")]
     assert "default security group" in finding and "Security Hub EC2.2" in finding and "AWS Config" in finding

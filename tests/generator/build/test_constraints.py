@@ -110,8 +110,8 @@ def test_the_error_names_file_line_and_field_and_nothing_is_written(tmp_path):
 
 def test_devs_nat_and_endpoints_are_the_cheaper_choice_its_comment_shows():
     """dev pays for one NAT rather than the interface endpoints its tasks
-    would need without one; the comment's figures are the cost model's."""
-    from templates.network import INTERFACE_ENDPOINT_HOURLY, INTERFACE_ENDPOINT_PER_GB, NAT_HOURLY, NAT_PER_GB
+    would need without one; the comment's figures are the price table's."""
+    from generator.build import cost
 
     text = Path("parameters/dev.yaml").read_text()
     env = load_config("parameters/dev.yaml")
@@ -120,13 +120,15 @@ def test_devs_nat_and_endpoints_are_the_cheaper_choice_its_comment_shows():
     without_nat = EnvConfig.model_validate(merge(yaml.safe_load(text), {"network": {"nat": "none"}}))
     needed = sorted(n for n in constraints.endpoints._endpoint_needs(without_nat) if n not in ("s3", "dynamodb"))
     assert needed == ["ecr.api", "ecr.dkr", "logs", "secretsmanager", "sns", "sqs"]
+    price = {name: entry["usd"] for name, entry in cost.prices(env.region).items()}
     for hours in (730, 720):
-        nat = NAT_HOURLY * hours
-        one_az, two_azs = (len(needed) * azs * INTERFACE_ENDPOINT_HOURLY * hours for azs in (1, 2))
+        nat = (price["nat_gateway_hour"] + price["public_ipv4_hour"]) * hours
+        one_az, two_azs = (len(needed) * azs * price["interface_endpoint_hour"] * hours for azs in (1, 2))
         assert nat < one_az < two_azs
         for figure in (nat, one_az, two_azs):
             assert f"{figure:,.2f}" in text, figure
-    break_even = (len(needed) * INTERFACE_ENDPOINT_HOURLY - NAT_HOURLY) * 730 / (NAT_PER_GB - INTERFACE_ENDPOINT_PER_GB)
+    break_even = (len(needed) * price["interface_endpoint_hour"] * 730 - (price["nat_gateway_hour"] + price["public_ipv4_hour"]) * 730) \
+        / (price["nat_gateway_gb"] - price["interface_endpoint_gb"])
     assert f"about {break_even:.0f} GB a month" in text
 
 

@@ -40,7 +40,9 @@ REFUSE_SECONDS = 5.0
 
 
 def templates_of(folder: Path) -> dict[str, str]:
-    return {p.name: p.read_text() for p in sorted(folder.glob("*.json")) if p.name != "manifest.json"}
+    """The templates the build wrote, as its manifest lists them (cost.json is a report, not a template)."""
+    listed = json.loads((folder / "manifest.json").read_text())["templates"]
+    return {entry["file"]: (folder / entry["file"]).read_text() for entry in listed}
 
 
 @pytest.fixture(scope="module")
