@@ -59,7 +59,8 @@ def steps(env_name: str, params_dir: Path) -> list[tuple[str, float]]:
     from generator.build.config import load_config
     from generator.build.environment import flatten
     from generator.build.lint import Linter
-    from generator.build.pipeline import environment_job, render_env
+    from generator.build.pipeline import render_env
+    from generator.build.reports import environment_job
 
     built = render_env(load_config(params_dir / f"{env_name}.yaml"))
     linter = Linter(built.env.region)

@@ -271,8 +271,8 @@ def parser() -> argparse.ArgumentParser:
                      "Loads and validates the parameter file, builds every enabled layer and the root, lints them "
                      "all (cfn-lint and Strata's checks) and writes out/<env>/ atomically: nothing is written on "
                      "any error or warning. Nothing is done when no input changed since the last build.",
-                     ["strata build --env dev", "strata build --all", "strata build --env prod --no-cache"],
-                     output=False)
+                     ["strata build --env dev", "strata build --all", "strata build --env prod --no-cache",
+                      "strata build --env dev --quiet  # the result line and errors only"])
     which = build.add_mutually_exclusive_group()
     env_option(which, "build")
     which.add_argument("--all", action="store_true", help="every file in the parameters folder")

@@ -114,9 +114,7 @@ class Spot(Section):
     def _types(cls, types: list[str]) -> list[str]:
         for name in types:
             _check_instance_type(name)
-        if len(set(types)) != len(types):
-            raise ValueError("an instance type is listed twice")
-        return types
+        return reject_repeats(types, "instance type")
 
 
 class TargetTracking(Section):

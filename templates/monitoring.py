@@ -28,7 +28,7 @@ from generator.cfn.kms import customer_key, use_key
 from generator.cfn.naming import physical_name
 from generator.cfn.resources import keep_data, output, suppress
 from generator.cfn.topics import subscriptions
-from generator.cfn.sections import LayerSection
+from generator.cfn.sections import EmailAddresses, LayerSection
 
 if TYPE_CHECKING:
     from generator.build.config import EnvConfig
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 NAME = "monitoring"
 DESCRIPTION = "The alarm topic (e-mail, webhook) every layer's alarms notify, and the environment's log bucket"
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HTTPS = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?(/[\x21-\x7e]*)?$")
 # The most SQS keeps a message: an undelivered notification waits this long.
 
@@ -48,7 +47,7 @@ class Alarms(alarms.Timing):
 
 
 class Config(LayerSection):
-    alarm_emails: list[str] = []
+    alarm_emails: EmailAddresses = []
     """Addresses subscribed to the alarm topic; each confirms once by the link in AWS's e-mail."""
     webhook_url: str | None = None
     """An HTTPS endpoint subscribed to the alarm topic (an incident tool's SNS integration URL, say). SNS
@@ -58,16 +57,6 @@ class Config(LayerSection):
     """Days the environment's log bucket keeps S3 server access logs before S3 expires them."""
     alarms: Alarms = Alarms()
     """The alarm on notifications that could not be delivered."""
-
-    @field_validator("alarm_emails")
-    @classmethod
-    def _emails(cls, emails: list[str]) -> list[str]:
-        bad = [e for e in emails if not _EMAIL.match(e)]
-        if bad:
-            raise ValueError(f"not an e-mail address: {', '.join(bad)}")
-        if len(set(emails)) != len(emails):
-            raise ValueError("an address is listed more than once")
-        return emails
 
     @field_validator("webhook_url")
     @classmethod

@@ -75,8 +75,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         sys.stderr.reconfigure(errors="backslashreplace")
     try:
         return _build(args)
-    except (KeyboardInterrupt, *failures()):
-        raise
+    except (KeyboardInterrupt, BrokenPipeError, *failures()):
+        raise  # the command line's own answers (interrupted, reader gone, a message)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
         if os.environ.get("STRATA_DEBUG"):
             raise
@@ -111,6 +111,11 @@ def _build(args: argparse.Namespace) -> int:
               f"to {Path(args.out) / b.env.environment} ({timings})")
         for warning in b.warnings:
             print(f"  warning: {warning}")
+        if getattr(args, "verbose", False):
+            for name, data in sorted(b.files().items()):
+                print(f"  {name} ({len(data):,} bytes)")
+        if getattr(args, "quiet", False):
+            continue  # the result line, warnings and errors only
         for note in cost.summary(b.cost):
             print(f"  cost: {note}")
         if b.env.network.enabled:

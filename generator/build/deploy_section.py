@@ -14,7 +14,7 @@ import re
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from generator.cfn.sections import Section
+from generator.cfn.sections import Section, reject_repeats
 
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
 PREFIX_PATTERN = r"^([A-Za-z0-9!_.*'()\-]+/)*$"
@@ -70,9 +70,7 @@ class DeployConfig(Section):
                 raise ValueError(f"'{name}' is not an alarm name (give the name, not the ARN)")
         if len(alarms) > MAX_ROLLBACK_TRIGGERS:
             raise ValueError(f"at most {MAX_ROLLBACK_TRIGGERS} rollback triggers (a CloudFormation limit)")
-        if len(set(alarms)) != len(alarms):
-            raise ValueError("lists an alarm twice")
-        return alarms
+        return reject_repeats(alarms, "alarm")
 
     @field_validator("rollback_monitoring_minutes")
     @classmethod

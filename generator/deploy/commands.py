@@ -239,8 +239,7 @@ def _cost_delta(env, environment, args: argparse.Namespace, console: Console):
     (generator.deploy.cost_delta), as a section of the plan report."""
     from generator.deploy import cost_delta, plan_report
 
-    deployer = environment.aws.deployer(env.region, console.info)
-    lines = cost_delta.lines(env, deployer, environment.name, Path(args.out) / env.environment, warn=console.warn)
+    lines = cost_delta.lines(environment, Path(args.out) / env.environment, warn=console.warn)
     return plan_report.Section("Monthly cost", tuple(lines))
 
 

@@ -2,9 +2,10 @@
 
 The deployed build's estimate is computed the way a build computes its own
 (`generator.build.cost.estimate`), from the templates CloudFormation holds
-now: the root stack's and each nested stack's (GetTemplate), with the
-parameter file's `cost` section, so the two estimates differ only by what
-the deploy changes. Before a first deploy every layer counts from $0.
+now: the root stack's, each nested stack's and each companion stack's in its
+own region (GetTemplate), with the parameter file's `cost` section, so the
+two estimates differ only by what the deploy changes. Before a first deploy
+every layer counts from $0; a companion not deployed yet counts from $0.
 """
 
 from __future__ import annotations
@@ -38,8 +39,22 @@ def deployed_bodies(deployer: Any, stack_name: str) -> dict[str, dict] | None:
     return bodies
 
 
-def lines(env: Any, deployer: Any, stack_name: str, out_dir: Path,
-          warn: Callable[[str], None] = print) -> list[str]:
+def environment_bodies(environment: Any, out_dir: Path) -> dict[str, dict] | None:
+    """`file -> template` of every deployed stack of the environment (the
+    root with its layers, and the companions the build names); None when none is deployed."""
+    bodies: dict[str, dict] = {}
+    for unit in environment.known_units(out_dir):
+        deployer = environment.aws.deployer(unit.region, lambda line: None)
+        if unit.file == ROOT_FILE:
+            bodies.update(deployed_bodies(deployer, unit.stack_name) or {})
+            continue
+        stack = deployer.stack(unit.stack_name)
+        if stack and stack.get("StackStatus") != "REVIEW_IN_PROGRESS":
+            bodies[unit.file] = _body(deployer.cfn, stack["StackId"])
+    return bodies or None
+
+
+def lines(environment: Any, out_dir: Path, warn: Callable[[str], None] = print) -> list[str]:
     """The delta lines (`generator.build.cost.delta`) from the deployed stacks to `out_dir`'s cost.json."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -48,9 +63,10 @@ def lines(env: Any, deployer: Any, stack_name: str, out_dir: Path,
         return []
     new = json.loads(path.read_text(encoding="utf-8"))
     try:
-        bodies = deployed_bodies(deployer, stack_name)
+        bodies = environment_bodies(environment, out_dir)
     except (ClientError, BotoCoreError) as exc:
         warn(f"monthly cost change not shown: could not read the deployed templates ({exc})")
         return []
+    env = environment.env
     old = cost.estimate(bodies, env.region, env.cost, env.environment).to_dict() if bodies else None
     return cost.delta(old, new)

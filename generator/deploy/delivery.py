@@ -101,7 +101,7 @@ def connection_notes(arn: str, client: Any) -> list[str]:
             f"connection {name} to {provider} is PENDING: the pipeline's Source stage fails until a person approves it, once:",
             f"  1. open {console} and choose {name}",
             f"  2. choose 'Update pending connection' and sign in to {provider} as someone who may install apps on the repository",
-            f"  3. install (or pick) the AWS Connector app for the repository's owner and choose 'Connect'",
+            "  3. install (or pick) the AWS Connector app for the repository's owner and choose 'Connect'",
             "  then the status is Available; start the pipeline with 'Release change' (or push a commit)",
         ]
     if status == "ERROR":

@@ -115,7 +115,7 @@ def test_each_alarm_watches_its_metric_on_its_resource_with_the_threshold_from_t
     assert props["ComparisonOperator"] == OPERATORS[comparison]
     assert props["TreatMissingData"] == missing
     assert props["AlarmActions"] == props["OKActions"] == TOPIC
-    assert f"Missing data" in props["AlarmDescription"]
+    assert "Missing data" in props["AlarmDescription"]
 
 
 def queries(props: dict) -> dict:

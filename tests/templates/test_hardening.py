@@ -172,3 +172,12 @@ def test_service_roles_that_can_carry_source_conditions_do(environment):
                                                "monitoring.rds.amazonaws.com")), f"{environment}/{file} {name}"
             if conditioned:
                 assert json.dumps(statement["Condition"]).count("AWS::AccountId") == 2
+
+
+def test_every_type_the_shipped_environments_emit_has_its_guard_rules_vendored():
+    # tools/vendor_guard_rules.py copies the Guard rules of the types listed
+    # there; a type missing from the list is a type no Guard rule checks.
+    listed = set((REPO / "tools" / "strata_types.txt").read_text().split())
+    emitted = {resource["Type"] for environment in ENVS for body in templates(environment).values()
+               for resource in body.get("Resources", {}).values()}
+    assert emitted - listed == set()

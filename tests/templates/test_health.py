@@ -11,7 +11,7 @@ import pytest
 
 from generator.build.compose import _wire, build_layers, compose_root, stack_order
 from templates import health
-from tests.helpers import build_shapes, checkov_failures, config_error, lint_findings, make_env, render, resources_of_type
+from tests.helpers import checkov_failures, config_error, lint_findings, make_env, render, resources_of_type
 
 SECTIONS = {
     "monitoring": {"enabled": True},

@@ -147,3 +147,28 @@ def test_unknown_flag_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["build", "--envv", "dev"])
     assert caught.value.code == 2
+
+
+def test_quiet_build_prints_the_result_line_only_and_verbose_lists_every_file(tmp_path, capsys):
+    params = write_params(tmp_path).parent
+    out = tmp_path / "out"
+    assert main(["build", "--env", "dev", "--params-dir", str(params), "--out", str(out), "--quiet"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith("dev: wrote 3 templates")
+    assert main(["-v", "build", "--env", "dev", "--params-dir", str(params), "--out", str(out), "--no-cache"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.endswith(" bytes)")}
+    assert listed == {p.name for p in (out / "dev").iterdir()}
+
+
+def test_a_reader_gone_during_a_build_is_exit_141_not_an_internal_error(tmp_path):
+    import subprocess
+    import sys
+
+    params = write_params(tmp_path).parent
+    process = subprocess.Popen(
+        [sys.executable, "-m", "generator", "build", "--env", "dev", "--params-dir", str(params), "--out",
+         str(tmp_path / "out")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # as `strata build | head -0`
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141
+    assert "internal error" not in stderr and "Traceback" not in stderr

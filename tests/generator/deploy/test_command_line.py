@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from troposphere import GetAtt, Output, Ref, Template, sns, sqs
+from troposphere import GetAtt, Output, Template, sqs
 
 from generator import cli
 from generator.build.compose import Layers

@@ -54,3 +54,23 @@ def test_deploy_and_plan_show_the_monthly_change_per_layer(endpoint, tmp_path, c
     assert main(["plan", *args, "--markdown"]) == 0
     markdown = capsys.readouterr().out
     assert "### Monthly cost" in markdown and "- monthly cost: $0.90 -> $1.00 (+0.10)" in markdown
+
+
+def test_a_deployed_companion_counts_in_the_deployed_estimate(endpoint, tmp_path, capsys):
+    """A companion stack (here a topic in us-east-1, as the static layer's
+    CloudFront companion) is read from its own region: after a deploy, the
+    plan shows no cost change for it."""
+    companion = {"Metadata": {"Strata": {"Region": "us-east-1"}},
+                 "Resources": {"EdgeTopic": {"Type": "AWS::SNS::Topic"}}}
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "tiny.yaml").write_text(yaml.safe_dump({"project": "demo", "environment": "tiny", "region": REGION}))
+    folder = write_build(tmp_path / "out", tiny_env(), tiny_layers(), companions={"edge.json": companion})
+    bodies = {p.name: json.loads(p.read_text()) for p in folder.glob("*.json") if p.name != "manifest.json"}
+    for name, data in cost.files(cost.estimate(bodies, REGION, environment="tiny")).items():
+        (folder / name).write_bytes(data)
+    args = ["--env", "tiny", "--params-dir", str(params), "--out", str(tmp_path / "out"), "--endpoint-url", endpoint, "--no-build"]
+    assert main(["deploy", *args, "--yes"]) == 0
+    assert "  edge: $0.00 -> $0.50 (+0.50)" in capsys.readouterr().out
+    assert main(["plan", *args]) == 0
+    assert "monthly cost: $1.40, unchanged" in capsys.readouterr().out

@@ -30,7 +30,7 @@ from generator.deploy.rollout import Environment
 from generator.deploy.session import Aws
 from generator.deploy.stacks import Deployer
 from tests.generator.deploy.deploy_support import (
-    DEV_PARAMS, NESTED_ARN, REGION, STACK_ARN, build_dev, rebuild_dev, stubbed, tiny_env, tiny_layers, write_build,
+    NESTED_ARN, REGION, STACK_ARN, build_dev, rebuild_dev, stubbed, tiny_env, tiny_layers, write_build,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
