@@ -26,16 +26,14 @@ ENV_REQUIRED = frozenset({"deploy", "destroy", "publish"})
 
 
 def _command(sub: argparse._SubParsersAction, name: str, summary: str, description: str,
-             examples: list[str], output: bool = True) -> argparse.ArgumentParser:
-    """A subcommand with its description and examples in `--help`, and the
-    output options unless `output` is off (a command that does not honour them yet)."""
+             examples: list[str]) -> argparse.ArgumentParser:
+    """A subcommand with its description and examples in `--help`, and the output options."""
     command = sub.add_parser(
         name, help=summary, description=f"{summary[0].upper()}{summary[1:]}.\n\n{textwrap.fill(description, 79)}",
         epilog="examples:\n" + "\n".join(f"  {line}" for line in examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    if output:
-        _output_options(command, default=argparse.SUPPRESS)
+    _output_options(command, default=argparse.SUPPRESS)
     return command
 
 
@@ -59,14 +57,19 @@ def env_option(parser: argparse.ArgumentParser | argparse._ActionsContainer, com
         parser.add_argument("--env", default="dev", help="environment: parameters/<env>.yaml (default: dev)")
 
 
+def _folders(parser: argparse.ArgumentParser) -> None:
+    """--params-dir and --out, the two folders every environment command reads or writes."""
+    parser.add_argument("--params-dir", default="parameters", help="folder of parameter files (default: parameters)")
+    parser.add_argument("--out", default="out", help="build output folder (default: out)")
+
+
 def _common(parser: argparse.ArgumentParser, bucket: bool = False) -> None:
     """The options every deploy-side command shares (--env is required for
     the commands in ENV_REQUIRED, read from the parser's name)."""
     from generator.deploy.arguments import endpoint_url
 
     env_option(parser, parser.prog.split()[-1])
-    parser.add_argument("--params-dir", default="parameters", help="folder of parameter files (default: parameters)")
-    parser.add_argument("--out", default="out", help="build output folder (default: out)")
+    _folders(parser)
     parser.add_argument("--profile", help="AWS named profile (default: the standard credential chain)")
     parser.add_argument("--region", help="AWS region; must be the parameter file's (the default)")
     where = parser.add_mutually_exclusive_group()
@@ -225,15 +228,14 @@ def _analysis_commands(sub: argparse._SubParsersAction, build_commands) -> None:
     """`cost`, `diagram` and `check`: what a build also writes, for one environment, on demand."""
     def environment(command: argparse.ArgumentParser) -> None:
         env_option(command, command.prog.split()[-1])
-        command.add_argument("--params-dir", default="parameters", help="folder of parameter files (default: parameters)")
-        command.add_argument("--out", default="out", help="output folder (default: out)")
+        _folders(command)
 
     cost = _command(sub, "cost", "the monthly cost estimate per layer, from the templates",
                     "Prices every billable resource of the environment's templates with the price tables in "
                     "generator/build/prices/ (each price with its unit, page and date) and the usage assumptions of "
                     "the parameter file's cost section; a type with no price is listed as not priced. Also shows "
                     "what another network.nat mode would change. Every build writes the same to cost.json and cost.md.",
-                    ["strata cost --env dev", "strata cost --env prod --json"], output=False)
+                    ["strata cost --env dev", "strata cost --env prod --json"])
     environment(cost)
     cost.add_argument("--json", action="store_true", help="print cost.json instead of the table")
     cost.set_defaults(func=build_commands.cmd_cost)
@@ -243,8 +245,7 @@ def _analysis_commands(sub: argparse._SubParsersAction, build_commands) -> None:
                        "Fargate service, database, cache, CDN, functions, queues, topics and the pipeline, with the "
                        "traffic paths, from the generated templates (Graphviz layout). Every build writes "
                        "architecture.svg and architecture.dot.",
-                       ["strata diagram --env prod", "strata diagram --env dev --format png --output dev.png"],
-                       output=False)
+                       ["strata diagram --env prod", "strata diagram --env dev --format png --output dev.png"])
     environment(diagram)
     diagram.add_argument("--format", choices=("svg", "png", "dot"), default="svg", help="output format (default: svg)")
     diagram.add_argument("--output", help="file to write (default: out/<env>/architecture.<format>)")
@@ -254,7 +255,7 @@ def _analysis_commands(sub: argparse._SubParsersAction, build_commands) -> None:
                      "Runs the rules that span resources and layers (E9005 onwards, on every template and on the "
                      "environment as a whole) and the vendored AWS Guard rules on the environment's templates; every "
                      "build runs them in its lint gate too.",
-                     ["strata check --env prod"], output=False)
+                     ["strata check --env prod"])
     environment(check)
     check.set_defaults(func=build_commands.cmd_check)
 
@@ -276,8 +277,7 @@ def parser() -> argparse.ArgumentParser:
     which = build.add_mutually_exclusive_group()
     env_option(which, "build")
     which.add_argument("--all", action="store_true", help="every file in the parameters folder")
-    build.add_argument("--params-dir", default="parameters", help="folder of parameter files (default: parameters)")
-    build.add_argument("--out", default="out", help="output folder (default: out)")
+    _folders(build)
     build.add_argument("--no-cache", action="store_true", help="build and lint everything even when nothing changed")
     build.set_defaults(func=build_commands.cmd_build)
 

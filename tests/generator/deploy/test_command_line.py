@@ -6,6 +6,7 @@ closed pipe or Ctrl-C. Against the moto server where AWS is involved."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -383,3 +384,12 @@ def test_the_commands_of_the_readme_parse():
     for command in commands:
         plain = re.sub(r"\s*\[[^\]]*\]", "", command)  # optional parts in brackets
         cli.parser().parse_args(plain.split()[1:])
+
+
+def test_every_command_takes_the_output_options_after_its_name():
+    from generator.cli import parser
+
+    [commands] = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    lacking = {name: flag for name, command in commands.choices.items()
+               for flag in ("--quiet", "--verbose", "--no-color") if flag not in command._option_string_actions}
+    assert lacking == {}
